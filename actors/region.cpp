@@ -1,1 +1,150 @@
-// placeholder: filled in by its owner
+#include "actors/region.hpp"
+
+#include <unordered_map>
+
+#include "adapters/log.hpp"
+
+namespace vantage {
+
+size_t rendezvous_owner(const std::string& key,
+                        const std::vector<std::string>& members) {
+  // FNV-1a over member + key, then a 64-bit finalizer (splitmix) so that
+  // similar keys spread; the member with the highest weight owns the key.
+  auto weight = [&](const std::string& member) {
+    uint64_t h = 1469598103934665603ull;
+    auto mix = [&](const std::string& s) {
+      for (unsigned char c : s) {
+        h ^= c;
+        h *= 1099511628211ull;
+      }
+    };
+    mix(member);
+    h ^= 0xff;
+    mix(key);
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebull;
+    h ^= h >> 31;
+    return h;
+  };
+  size_t best = 0;
+  uint64_t best_w = 0;
+  for (size_t i = 0; i < members.size(); ++i) {
+    auto w = weight(members[i]);
+    if (i == 0 || w > best_w) {
+      best = i;
+      best_w = w;
+    }
+  }
+  return best;
+}
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+struct entity_slot {
+  caf::actor handle;
+  steady::time_point last_used;
+};
+
+struct region_state {
+  region_options opts;
+  entity_factory make;
+  std::shared_ptr<region_counters> counters;
+  std::vector<std::string> members;
+  std::unordered_map<std::string, entity_slot> entities;
+  std::unordered_map<caf::actor_addr, std::string> keys_by_addr;
+  static inline const char* name = "region";
+
+  caf::actor& activate(caf::local_actor* self, const std::string& key) {
+    auto i = entities.find(key);
+    if (i == entities.end()) {
+      auto handle = make(self, key);
+      self->monitor(handle);
+      keys_by_addr.emplace(handle.address(), key);
+      i = entities.emplace(key, entity_slot{std::move(handle), {}}).first;
+      counters->activations.fetch_add(1, std::memory_order_relaxed);
+      counters->active.store(static_cast<int64_t>(entities.size()),
+                             std::memory_order_relaxed);
+    }
+    i->second.last_used = steady::now();
+    return i->second.handle;
+  }
+
+  void forget(const caf::actor_addr& addr) {
+    auto i = keys_by_addr.find(addr);
+    if (i == keys_by_addr.end())
+      return;
+    auto j = entities.find(i->second);
+    if (j != entities.end() && j->second.handle.address() == addr)
+      entities.erase(j);
+    keys_by_addr.erase(i);
+    counters->active.store(static_cast<int64_t>(entities.size()),
+                           std::memory_order_relaxed);
+  }
+
+  void passivate_idle() {
+    auto cutoff = steady::now() - opts.idle_timeout;
+    for (auto i = entities.begin(); i != entities.end();) {
+      if (i->second.last_used < cutoff) {
+        // Erase first: anything for this key from now on activates a fresh
+        // entity, while messages already delegated drain before `stop`.
+        caf::anon_send(i->second.handle, atom::stop_v);
+        keys_by_addr.erase(i->second.handle.address());
+        i = entities.erase(i);
+        counters->passivations.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        ++i;
+      }
+    }
+    counters->active.store(static_cast<int64_t>(entities.size()),
+                           std::memory_order_relaxed);
+  }
+};
+
+caf::behavior region_actor(caf::stateful_actor<region_state>* self,
+                           region_options opts, entity_factory make,
+                           std::shared_ptr<region_counters> counters) {
+  auto& st = self->state;
+  st.members = {opts.local_member};
+  st.opts = std::move(opts);
+  st.make = std::move(make);
+  st.counters = std::move(counters);
+  self->set_down_handler([=](caf::down_msg& dm) {
+    self->state.forget(dm.source);
+  });
+  auto sweep_every = std::max(std::chrono::milliseconds{50},
+                              st.opts.idle_timeout / 4);
+  self->delayed_send(self, sweep_every, atom::tick_v);
+  return {
+    [=](envelope& env) -> caf::result<caf::message> {
+      // One member today; rendezvous_owner picks the remote region once the
+      // membership has more than this node.
+      auto& entity = self->state.activate(self, env.key);
+      auto rp = self->make_response_promise();
+      rp.delegate(entity, std::move(env.payload));
+      return rp;
+    },
+    [=](atom::tick) {
+      self->state.passivate_idle();
+      self->delayed_send(self, sweep_every, atom::tick_v);
+    },
+    [=](atom::members) { return self->state.members; },
+    [=](atom::stats) {
+      return static_cast<int64_t>(self->state.entities.size());
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_region(caf::actor_system& sys, region_options opts,
+                        entity_factory make,
+                        std::shared_ptr<region_counters> counters) {
+  return sys.spawn(region_actor, std::move(opts), std::move(make),
+                   std::move(counters));
+}
+
+} // namespace vantage

@@ -1,1 +1,344 @@
-// placeholder: filled in by its owner
+#include "actors/wishlist_actor.hpp"
+
+#include <algorithm>
+#include <memory>
+
+#include "actors/io_pool.hpp"
+#include "actors/outbox.hpp"
+#include "adapters/ids.hpp"
+#include "adapters/json.hpp"
+
+namespace vantage {
+
+namespace {
+
+constexpr const char* events_topic = "wishlist.events";
+constexpr const char* events_schema = "wishlist_event";
+
+/// What activation reads from storage.
+struct wishlist_record {
+  bool exists = false;
+  std::string owner_id;
+  std::string title;
+  epoch_ms created_at = 0;
+  std::vector<wishlist_item> items;
+};
+
+} // namespace
+} // namespace vantage
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vantage::wishlist_record)
+
+namespace vantage {
+
+std::string wishlist_event_json(const std::string& event_id,
+                                const std::string& event_type,
+                                const std::string& wishlist_id,
+                                const std::string& user_id,
+                                const std::string& product_id,
+                                const std::string& item_id, int item_count,
+                                int64_t now_ms) {
+  json_writer w;
+  w.begin_object()
+    .key("event_id").value(event_id)
+    .key("event_type").value(event_type)
+    .key("wishlist_id").value(wishlist_id)
+    .key("user_id").value(user_id);
+  w.key("product_id");
+  product_id.empty() ? w.null() : w.value(product_id);
+  w.key("wishlist_item_id");
+  item_id.empty() ? w.null() : w.value(item_id);
+  w.key("item_count").value(item_count)
+    .key("timestamp").value(format_iso8601(now_ms))
+    .end_object();
+  return w.take();
+}
+
+caf::error wishlist_state::check_writer(const std::string& caller) const {
+  if (!exists)
+    return make_error(errc::wishlist_not_found,
+                      "Wishlist " + wishlist_id
+                        + " does not exist or you do not have access");
+  if (caller != owner_id)
+    return make_error(errc::forbidden, "You can only modify wishlists you own");
+  return caf::none;
+}
+
+const wishlist_item*
+wishlist_state::find_product(const std::string& product_id) const {
+  auto i = std::find_if(items.begin(), items.end(), [&](auto& x) {
+    return x.product_id == product_id;
+  });
+  return i != items.end() ? &*i : nullptr;
+}
+
+namespace {
+
+using self_ptr = wishlist_actor::stateful_pointer<wishlist_state>;
+
+caf::expected<wishlist_record> load_wishlist(pg_connection& c,
+                                             const std::string& id) {
+  wishlist_record rec;
+  auto head = c.exec("wl_load",
+                     "SELECT owner_id, title,"
+                     " (extract(epoch from created_at) * 1000)::bigint"
+                     " FROM wishlists WHERE id = $1",
+                     {id});
+  if (head.empty())
+    return rec;
+  rec.exists = true;
+  rec.owner_id = head.str(0, 0);
+  rec.title = head.str(0, 1);
+  rec.created_at = head.i64(0, 2);
+  auto rows = c.exec("wl_items",
+                     "SELECT id, product_id,"
+                     " (extract(epoch from added_at) * 1000)::bigint"
+                     " FROM wishlist_items WHERE wishlist_id = $1"
+                     " ORDER BY added_at, id",
+                     {id});
+  for (int i = 0; i < rows.size(); ++i)
+    rec.items.push_back({rows.str(i, 0), rows.str(i, 1), rows.i64(i, 2)});
+  return rec;
+}
+
+/// Reads the current product data of every item, then answers `rp`.
+void reply_view(self_ptr self, caf::typed_response_promise<wishlist_view> rp) {
+  auto& st = self->state;
+  auto view = std::make_shared<wishlist_view>();
+  view->wishlist_id = st.wishlist_id;
+  view->owner_id = st.owner_id;
+  view->title = st.title;
+  view->created_at = st.created_at;
+  if (st.items.empty()) {
+    rp.deliver(std::move(*view));
+    return;
+  }
+  view->items.resize(st.items.size());
+  auto pending = std::make_shared<size_t>(st.items.size());
+  auto failed = std::make_shared<bool>(false);
+  for (size_t i = 0; i < st.items.size(); ++i) {
+    view->items[i].item = st.items[i];
+    auto finish = [=]() mutable {
+      if (--*pending > 0 || *failed)
+        return;
+      // Items whose product vanished from the catalog are left out.
+      auto& v = view->items;
+      v.erase(std::remove_if(v.begin(), v.end(),
+                             [](auto& x) {
+                               return x.details.product_id.empty();
+                             }),
+              v.end());
+      rp.deliver(std::move(*view));
+    };
+    self
+      ->request(st.ctx.products, st.ctx.db_timeout,
+                envelope{st.items[i].product_id,
+                         caf::make_message(atom::get_v)})
+      .then([=](product& p) mutable {
+              view->items[i].details = std::move(p);
+              finish();
+            },
+            [=](caf::error& err) mutable {
+              if (is(err, errc::not_found)) {
+                finish();
+                return;
+              }
+              if (!*failed) {
+                *failed = true;
+                rp.deliver(std::move(err));
+              }
+            });
+  }
+}
+
+} // namespace
+
+wishlist_actor::behavior_type
+wishlist_actor_impl(self_ptr self, std::string wishlist_id,
+                    entity_context ctx) {
+  self->state.ctx = std::move(ctx);
+  self->state.wishlist_id = wishlist_id;
+  // Activation: nothing else is processed until the state is loaded.
+  self
+    ->request(self->state.ctx.io, self->state.ctx.db_timeout,
+              make_db_task<wishlist_record>([wishlist_id](pg_connection& c) {
+                return load_wishlist(c, wishlist_id);
+              }))
+    .await(
+      [=](wishlist_record& rec) {
+        auto& st = self->state;
+        st.exists = rec.exists;
+        st.owner_id = std::move(rec.owner_id);
+        st.title = std::move(rec.title);
+        st.created_at = rec.created_at;
+        st.items = std::move(rec.items);
+      },
+      [=](caf::error& err) { self->quit(std::move(err)); });
+  return {
+    [=](atom::get, const std::string& caller)
+      -> caf::result<wishlist_view> {
+      auto& st = self->state;
+      // A reader learns nothing about lists that are not theirs.
+      if (!st.exists || caller != st.owner_id)
+        return make_error(errc::wishlist_not_found,
+                          "Wishlist " + st.wishlist_id
+                            + " does not exist or you do not have access");
+      auto rp = self->make_response_promise<wishlist_view>();
+      reply_view(self, rp);
+      return rp;
+    },
+    [=](atom::create, const std::string& owner,
+        const std::string& title) -> caf::result<wishlist_view> {
+      auto& st = self->state;
+      if (st.exists)
+        return make_error(errc::conflict, "wishlist already exists");
+      auto rp = self->make_response_promise<wishlist_view>();
+      auto now = st.ctx.clock->now_ms();
+      auto id = st.wishlist_id;
+      self
+        ->request(st.ctx.io, st.ctx.db_timeout,
+                  make_db_task<bool>([=](pg_connection& c)
+                                       -> caf::expected<bool> {
+                    in_transaction(c, [&] {
+                      c.exec("wl_insert",
+                             "INSERT INTO wishlists(id, owner_id, title,"
+                             " created_at, updated_at) VALUES ($1, $2, $3,"
+                             " to_timestamp($4::bigint / 1000.0),"
+                             " to_timestamp($4::bigint / 1000.0))",
+                             {id, owner, title, std::to_string(now)});
+                      auto ev = new_uuid();
+                      enqueue_event(c, ev, events_topic, id, events_schema,
+                                    wishlist_event_json(ev, "wishlist_created",
+                                                        id, owner, "", "", 0,
+                                                        now),
+                                    now);
+                    });
+                    return true;
+                  }))
+        .await(
+          [=](bool) mutable {
+            auto& st = self->state;
+            st.exists = true;
+            st.owner_id = owner;
+            st.title = title;
+            st.created_at = now;
+            caf::anon_send(st.ctx.relay, atom::wake_v);
+            rp.deliver(wishlist_view{st.wishlist_id, owner, title, now, {}});
+          },
+          [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return rp;
+    },
+    [=](atom::add, const std::string& caller,
+        const std::string& product_id) -> caf::result<item_added> {
+      auto& st = self->state;
+      if (auto err = st.check_writer(caller))
+        return err;
+      if (auto* existing = st.find_product(product_id))
+        return item_added{st.wishlist_id, *existing, false};
+      auto rp = self->make_response_promise<item_added>();
+      auto now = st.ctx.clock->now_ms();
+      wishlist_item item{new_id("wli_"), product_id, now};
+      auto id = st.wishlist_id;
+      auto count = static_cast<int>(st.items.size()) + 1;
+      self
+        ->request(st.ctx.io, st.ctx.db_timeout,
+                  make_db_task<bool>([=](pg_connection& c)
+                                       -> caf::expected<bool> {
+                    try {
+                      in_transaction(c, [&] {
+                        c.exec("wli_insert",
+                               "INSERT INTO wishlist_items(id, wishlist_id,"
+                               " product_id, added_at) VALUES ($1, $2, $3,"
+                               " to_timestamp($4::bigint / 1000.0))",
+                               {item.wishlist_item_id, id, product_id,
+                                std::to_string(now)});
+                        c.exec("wl_touch",
+                               "UPDATE wishlists SET version = version + 1,"
+                               " updated_at = to_timestamp($2::bigint / 1000.0)"
+                               " WHERE id = $1",
+                               {id, std::to_string(now)});
+                        auto ev = new_uuid();
+                        enqueue_event(c, ev, events_topic, id, events_schema,
+                                      wishlist_event_json(
+                                        ev, "wishlist_item_added", id, caller,
+                                        product_id, item.wishlist_item_id,
+                                        count, now),
+                                      now);
+                      });
+                    } catch (const pg_error& e) {
+                      if (e.sqlstate == "23503")
+                        return make_error(errc::not_found,
+                                          "Product " + product_id
+                                            + " does not exist");
+                      throw;
+                    }
+                    return true;
+                  }))
+        .await(
+          [=](bool) mutable {
+            auto& st = self->state;
+            st.items.push_back(item);
+            caf::anon_send(st.ctx.relay, atom::wake_v);
+            rp.deliver(item_added{st.wishlist_id, item, true});
+          },
+          [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return rp;
+    },
+    [=](atom::remove, const std::string& caller,
+        const std::string& item_id) -> caf::result<atom::ok> {
+      auto& st = self->state;
+      if (auto err = st.check_writer(caller))
+        return err;
+      auto i = std::find_if(st.items.begin(), st.items.end(), [&](auto& x) {
+        return x.wishlist_item_id == item_id;
+      });
+      if (i == st.items.end())
+        return make_error(errc::not_found,
+                          "Item " + item_id + " is not on this wishlist");
+      auto rp = self->make_response_promise<atom::ok>();
+      auto now = st.ctx.clock->now_ms();
+      auto id = st.wishlist_id;
+      auto product_id = i->product_id;
+      auto count = static_cast<int>(st.items.size()) - 1;
+      self
+        ->request(st.ctx.io, st.ctx.db_timeout,
+                  make_db_task<bool>([=](pg_connection& c)
+                                       -> caf::expected<bool> {
+                    in_transaction(c, [&] {
+                      c.exec("wli_delete",
+                             "DELETE FROM wishlist_items"
+                             " WHERE id = $1 AND wishlist_id = $2",
+                             {item_id, id});
+                      c.exec("wl_touch",
+                             "UPDATE wishlists SET version = version + 1,"
+                             " updated_at = to_timestamp($2::bigint / 1000.0)"
+                             " WHERE id = $1",
+                             {id, std::to_string(now)});
+                      auto ev = new_uuid();
+                      enqueue_event(c, ev, events_topic, id, events_schema,
+                                    wishlist_event_json(
+                                      ev, "wishlist_item_removed", id, caller,
+                                      product_id, item_id, count, now),
+                                    now);
+                    });
+                    return true;
+                  }))
+        .await(
+          [=](bool) mutable {
+            auto& items = self->state.items;
+            items.erase(std::remove_if(items.begin(), items.end(),
+                                       [&](auto& x) {
+                                         return x.wishlist_item_id == item_id;
+                                       }),
+                        items.end());
+            caf::anon_send(self->state.ctx.relay, atom::wake_v);
+            rp.deliver(atom::ok_v);
+          },
+          [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return rp;
+    },
+    [=](atom::stop) { self->quit(); },
+  };
+}
+
+} // namespace vantage

@@ -1,1 +1,71 @@
-// placeholder: filled in by its owner
+#include "adapters/config.hpp"
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace vantage {
+
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::string{v} : fallback;
+}
+
+namespace {
+
+int env_int(const char* name, int fallback) {
+  auto s = env_or(name, "");
+  if (s.empty())
+    return fallback;
+  try {
+    return std::stoi(s);
+  } catch (...) {
+    return fallback;
+  }
+}
+
+} // namespace
+
+node_options node_options::from_env() {
+  node_options o;
+  o.http_port = static_cast<uint16_t>(env_int("VANTAGE_HTTP_PORT", 8080));
+  o.http_bind = env_or("VANTAGE_HTTP_BIND", o.http_bind);
+  o.http_threads = env_int("VANTAGE_HTTP_THREADS", o.http_threads);
+  o.public_base_url = env_or("VANTAGE_PUBLIC_BASE_URL", "");
+  o.database_url = env_or("VANTAGE_DATABASE_URL", o.database_url);
+  o.pg_pool_size = env_int("VANTAGE_PG_POOL_SIZE", o.pg_pool_size);
+  o.pg_queue_limit = env_int("VANTAGE_PG_QUEUE_LIMIT", o.pg_queue_limit);
+  o.pg_timeout_ms = env_int("VANTAGE_PG_TIMEOUT_MS", o.pg_timeout_ms);
+  o.redis_url = env_or("VANTAGE_REDIS_URL", o.redis_url);
+  o.data_dir = env_or("VANTAGE_DATA_DIR", o.data_dir);
+  o.kafka_bootstrap = env_or("KAFKA_BOOTSTRAP_SERVERS", "");
+  o.kafka_bootstrap_file = env_or("VANTAGE_KAFKA_BOOTSTRAP_FILE",
+                                  o.data_dir + "/kafka.bootstrap");
+  o.outbox_poll_ms = env_int("VANTAGE_OUTBOX_POLL_MS", o.outbox_poll_ms);
+  o.outbox_batch = env_int("VANTAGE_OUTBOX_BATCH", o.outbox_batch);
+  o.jwt_secret = env_or("VANTAGE_JWT_SECRET", "");
+  o.jwt_public_key_file = env_or("VANTAGE_JWT_PUBLIC_KEY_FILE", "");
+  o.idle_timeout_s = env_int("VANTAGE_IDLE_TIMEOUT_S", o.idle_timeout_s);
+  o.request_timeout_ms = env_int("VANTAGE_REQUEST_TIMEOUT_MS",
+                                 o.request_timeout_ms);
+  o.catalog_dir = env_or("VANTAGE_CATALOG_DIR", o.data_dir + "/catalog");
+  o.clock = env_or("VANTAGE_CLOCK", o.clock);
+  o.scheduler = env_or("VANTAGE_SCHEDULER", o.scheduler);
+  o.workers = env_int("VANTAGE_WORKERS", o.workers);
+  o.log_level = env_or("VANTAGE_LOG_LEVEL", o.log_level);
+  o.record_file = env_or("VANTAGE_RECORD_FILE", "");
+  return o;
+}
+
+std::string node_options::resolve_kafka_bootstrap() const {
+  if (!kafka_bootstrap.empty())
+    return kafka_bootstrap;
+  std::ifstream in{kafka_bootstrap_file};
+  std::string line;
+  std::getline(in, line);
+  while (!line.empty() && (line.back() == '\n' || line.back() == ' '))
+    line.pop_back();
+  return line;
+}
+
+} // namespace vantage

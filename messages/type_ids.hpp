@@ -52,7 +52,7 @@ inline void register_message_types(caf::actor_system_config& cfg) {
                             const caf::message& ctx) -> std::string {
                            return std::string{"vantage:"}
                                   + to_string(static_cast<errc>(code)) + " "
-                                  + ctx.stringify();
+                                  + caf::to_string(ctx);
                          });
 }
 

@@ -1,0 +1,58 @@
+#pragma once
+
+// A bounded pool of detached I/O workers, each owning one PostgreSQL
+// connection. Jobs queue in the pool actor (FIFO, bounded, with a deadline)
+// and go to whichever worker is idle, so a slow query occupies one worker and
+// never stalls the cooperative scheduler or unrelated requests.
+
+#include <functional>
+#include <string>
+
+#include <caf/all.hpp>
+
+#include "adapters/pg.hpp"
+#include "messages/errors.hpp"
+
+namespace vantage {
+
+/// A unit of blocking database work. It runs on a worker thread with that
+/// worker's connection; exceptions are turned into errors by the worker.
+struct db_task {
+  std::function<caf::expected<caf::message>(pg_connection&)> run;
+};
+
+} // namespace vantage
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vantage::db_task)
+
+namespace vantage {
+
+struct io_pool_options {
+  std::string database_url;
+  int workers = 8;
+  int queue_limit = 2048;
+  /// Connect/statement timeout and the longest a job may wait in the queue.
+  int timeout_ms = 2000;
+};
+
+/// Spawns the pool and its workers. Send it `db_task` as a request; the
+/// reply is the job's message or an error (errc::unavailable when the
+/// database is unreachable or the queue is full).
+caf::actor spawn_io_pool(caf::actor_system& sys, const io_pool_options& opts);
+
+/// Wraps a typed job: the result `T` becomes the reply message.
+template <class T, class F>
+db_task make_db_task(F fn) {
+  return db_task{[fn = std::move(fn)](pg_connection& c)
+                   -> caf::expected<caf::message> {
+    caf::expected<T> r = fn(c);
+    if (!r)
+      return std::move(r.error());
+    return caf::make_message(std::move(*r));
+  }};
+}
+
+/// Maps a database exception to a domain error (used by workers and tests).
+caf::error to_error(const pg_error& e);
+
+} // namespace vantage

@@ -1,0 +1,21 @@
+#pragma once
+
+// The transactional outbox: events are inserted in the same transaction as
+// the state change that caused them, and the relay (outbox_relay_actor)
+// publishes them in id order, so a crash or Kafka outage delays events but
+// never loses them.
+
+#include <cstdint>
+#include <string>
+
+#include "adapters/pg.hpp"
+
+namespace vantage {
+
+/// Inserts one event row. Call inside the caller's transaction.
+void enqueue_event(pg_connection& c, const std::string& event_id,
+                   const std::string& topic, const std::string& key,
+                   const std::string& schema, const std::string& payload_json,
+                   int64_t now_ms);
+
+} // namespace vantage

@@ -1,0 +1,41 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <caf/all.hpp>
+
+namespace vantage {
+
+struct relay_options {
+  std::string database_url;
+  int db_timeout_ms = 2000;
+  std::string kafka_bootstrap;
+  int poll_ms = 200;
+  int batch = 500;
+  /// How long one round waits for delivery reports before retrying later.
+  int delivery_timeout_ms = 15000;
+};
+
+/// Live relay status read by /healthz and /metrics without a round trip
+/// (the relay blocks while Kafka is slow, by design).
+struct relay_status {
+  std::atomic<bool> kafka_ok{false};
+  std::atomic<int64_t> published{0};
+  std::atomic<int64_t> failed_rounds{0};
+  std::atomic<int64_t> pending{0};
+  std::atomic<int64_t> dead_lettered{0};
+};
+
+/// Spawns the outbox relay as a detached actor with its own PostgreSQL
+/// connection and Kafka producer. It publishes unsent outbox rows in id
+/// order when woken (`atom::wake` after a commit) and every poll interval,
+/// and stamps sent_at only for rows the brokers acknowledged. Only one relay
+/// in a cluster works at a time (a transaction-scoped advisory lock), so
+/// per-key order holds across nodes.
+caf::actor spawn_outbox_relay(caf::actor_system& sys, relay_options opts,
+                              std::shared_ptr<relay_status> status);
+
+} // namespace vantage

@@ -1,0 +1,28 @@
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "actors/entity_context.hpp"
+#include "adapters/pg.hpp"
+#include "messages/interfaces.hpp"
+
+namespace vantage {
+
+/// One catalog product, cached in memory after activation; upserts write
+/// through to PostgreSQL before the cache changes.
+struct product_state {
+  entity_context ctx;
+  std::string product_id;
+  std::optional<product> current;
+  static inline const char* name = "product";
+};
+
+product_actor::behavior_type
+product_actor_impl(product_actor::stateful_pointer<product_state> self,
+                   std::string product_id, entity_context ctx);
+
+/// Inserts or updates a product row (used by the actor and the demo loader).
+void upsert_product(pg_connection& c, const product& p, int64_t now_ms);
+
+} // namespace vantage

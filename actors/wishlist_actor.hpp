@@ -1,0 +1,43 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "actors/entity_context.hpp"
+#include "messages/interfaces.hpp"
+
+namespace vantage {
+
+/// State of one wishlist, owned by its actor (the single writer of its
+/// rows). Loaded from PostgreSQL when the actor activates.
+struct wishlist_state {
+  entity_context ctx;
+  std::string wishlist_id;
+  bool exists = false;
+  std::string owner_id;
+  std::string title;
+  epoch_ms created_at = 0;
+  std::vector<wishlist_item> items;
+  static inline const char* name = "wishlist";
+
+  /// Access rule for writes: unknown -> WISHLIST_NOT_FOUND, other owner ->
+  /// FORBIDDEN. Returns none when `caller` may write.
+  caf::error check_writer(const std::string& caller) const;
+
+  const wishlist_item* find_product(const std::string& product_id) const;
+};
+
+wishlist_actor::behavior_type
+wishlist_actor_impl(wishlist_actor::stateful_pointer<wishlist_state> self,
+                    std::string wishlist_id, entity_context ctx);
+
+/// Builds a wishlist event payload (schemas/avro/wishlist_event.avsc).
+std::string wishlist_event_json(const std::string& event_id,
+                                const std::string& event_type,
+                                const std::string& wishlist_id,
+                                const std::string& user_id,
+                                const std::string& product_id,
+                                const std::string& item_id, int item_count,
+                                int64_t now_ms);
+
+} // namespace vantage

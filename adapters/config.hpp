@@ -1,0 +1,73 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace vantage {
+
+/// Everything a node reads from its environment (12-factor). Each field
+/// documents its variable and default; README's configuration table lists
+/// the same. Nothing else in the code base reads the environment.
+struct node_options {
+  /// VANTAGE_HTTP_PORT (8080). 0 picks a free port.
+  uint16_t http_port = 8080;
+  /// VANTAGE_HTTP_BIND (127.0.0.1).
+  std::string http_bind = "127.0.0.1";
+  /// VANTAGE_HTTP_THREADS (96): each keep-alive connection holds a thread.
+  int http_threads = 96;
+  /// VANTAGE_PUBLIC_BASE_URL (http://localhost:{port}).
+  std::string public_base_url;
+  /// VANTAGE_DATABASE_URL (postgresql://vantage@127.0.0.1:55432/vantage).
+  std::string database_url = "postgresql://vantage@127.0.0.1:55432/vantage";
+  /// VANTAGE_PG_POOL_SIZE (8): connections, one per I/O worker.
+  int pg_pool_size = 8;
+  /// VANTAGE_PG_QUEUE_LIMIT (2048): queued jobs before 503.
+  int pg_queue_limit = 2048;
+  /// VANTAGE_PG_TIMEOUT_MS (2000): connect and statement timeout.
+  int pg_timeout_ms = 2000;
+  /// VANTAGE_REDIS_URL (redis://127.0.0.1:56379).
+  std::string redis_url = "redis://127.0.0.1:56379";
+  /// KAFKA_BOOTSTRAP_SERVERS; when unset, VANTAGE_KAFKA_BOOTSTRAP_FILE
+  /// (written by the embedded cluster) is read.
+  std::string kafka_bootstrap;
+  /// VANTAGE_KAFKA_BOOTSTRAP_FILE ($VANTAGE_DATA_DIR/kafka.bootstrap).
+  std::string kafka_bootstrap_file;
+  /// VANTAGE_OUTBOX_POLL_MS (200): relay wake-up when nothing signalled it.
+  int outbox_poll_ms = 200;
+  /// VANTAGE_OUTBOX_BATCH (500): events per relay round.
+  int outbox_batch = 500;
+  /// VANTAGE_JWT_SECRET (dev default, see gateway/jwt.hpp).
+  std::string jwt_secret;
+  /// VANTAGE_JWT_PUBLIC_KEY_FILE: RS256 public key (PEM) instead of HS256.
+  std::string jwt_public_key_file;
+  /// VANTAGE_IDLE_TIMEOUT_S (600): entity passivation after idle time.
+  int idle_timeout_s = 600;
+  /// VANTAGE_REQUEST_TIMEOUT_MS (3000): gateway wait for an actor reply.
+  int request_timeout_ms = 3000;
+  /// VANTAGE_DATA_DIR (./var/run).
+  std::string data_dir = "var/run";
+  /// VANTAGE_CATALOG_DIR ($VANTAGE_DATA_DIR/catalog): product images.
+  std::string catalog_dir;
+  /// VANTAGE_CLOCK (system|virtual): virtual enables /_test/clock/advance.
+  std::string clock = "system";
+  /// VANTAGE_SCHEDULER (sharing|stealing): CAF scheduler policy.
+  std::string scheduler = "sharing";
+  /// VANTAGE_WORKERS (0 = CAF default, one per core).
+  int workers = 0;
+  /// VANTAGE_LOG_LEVEL (info).
+  std::string log_level = "info";
+  /// VANTAGE_RECORD_FILE: record live traffic as a scenario (`--record`).
+  std::string record_file;
+
+  /// Reads the environment over the defaults.
+  static node_options from_env();
+
+  /// The Kafka bootstrap list: kafka_bootstrap, else the file's content.
+  std::string resolve_kafka_bootstrap() const;
+};
+
+/// Value of environment variable `name`, or `fallback`.
+std::string env_or(const char* name, const std::string& fallback);
+
+} // namespace vantage

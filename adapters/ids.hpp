@@ -1,0 +1,18 @@
+#pragma once
+
+#include <string>
+
+namespace vantage {
+
+/// `prefix` + 16 lowercase hex characters from a CSPRNG (64 bits), e.g.
+/// "wl_8a2b3c4d5e6f0a1b". Opaque to clients.
+std::string new_id(const char* prefix);
+
+/// An RFC 4122 version-4 UUID from a CSPRNG (event ids).
+std::string new_uuid();
+
+/// True for 1..max characters of [A-Za-z0-9_-]: the shape of every id the
+/// gateway accepts in a path, so junk never reaches storage.
+bool plausible_id(const std::string& s, size_t max = 64);
+
+} // namespace vantage

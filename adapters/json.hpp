@@ -1,0 +1,3 @@
+#pragma once
+// Transitional: the JSON writer moves here from gateway/.
+#include "gateway/json.hpp"

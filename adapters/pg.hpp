@@ -1,0 +1,134 @@
+#pragma once
+
+// PostgreSQL through libpq. A pg_connection is used by one thread at a time
+// (an I/O worker or the outbox relay); it prepares each named statement once
+// per connection and reconnects after the server went away.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+struct pg_conn;
+struct pg_result;
+
+namespace vantage {
+
+/// A failed statement. `sqlstate` is the five-character SQLSTATE ("23505"
+/// unique violation, "23503" foreign key); `connection_lost` means the server
+/// is unreachable and the statement may be retried elsewhere.
+class pg_error : public std::runtime_error {
+public:
+  pg_error(std::string msg, std::string sqlstate, bool connection_lost)
+    : std::runtime_error(std::move(msg)),
+      sqlstate(std::move(sqlstate)),
+      connection_lost(connection_lost) {
+    // nop
+  }
+
+  std::string sqlstate;
+  bool connection_lost;
+};
+
+/// Owning handle of a PGresult.
+class pg_rows {
+public:
+  explicit pg_rows(pg_result* res);
+  pg_rows(pg_rows&&) noexcept;
+  pg_rows& operator=(pg_rows&&) noexcept;
+  ~pg_rows();
+
+  int size() const;
+  bool empty() const {
+    return size() == 0;
+  }
+  bool is_null(int row, int col) const;
+  std::string_view text(int row, int col) const;
+  std::string str(int row, int col) const {
+    return std::string{text(row, col)};
+  }
+  int64_t i64(int row, int col) const;
+  bool boolean(int row, int col) const;
+  /// Rows affected by an INSERT/UPDATE/DELETE.
+  int64_t affected() const;
+
+private:
+  pg_result* res_;
+};
+
+using pg_param = std::optional<std::string>;
+
+class pg_connection {
+public:
+  /// `url` is a libpq connection URI; `timeout_ms` bounds connecting and
+  /// each statement (statement_timeout), so an outage fails fast.
+  pg_connection(std::string url, int timeout_ms);
+  ~pg_connection();
+  pg_connection(const pg_connection&) = delete;
+  pg_connection& operator=(const pg_connection&) = delete;
+
+  /// Connects if needed. Throws pg_error (connection_lost) on failure.
+  void ensure_connected();
+
+  /// Drops the connection; the next call reconnects.
+  void reset();
+
+  /// Runs named prepared statement `name` (prepared from `sql` on first use
+  /// on this connection) with text parameters. Throws pg_error.
+  pg_rows exec(const char* name, const char* sql,
+               const std::vector<pg_param>& params = {});
+
+  /// Runs a plain SQL string (no parameters; may hold several statements).
+  pg_rows exec_simple(const std::string& sql);
+
+  void begin() {
+    exec_simple("BEGIN");
+  }
+  void commit() {
+    exec_simple("COMMIT");
+  }
+  /// Best effort; never throws.
+  void rollback() noexcept;
+
+private:
+  pg_rows check(pg_result* res);
+
+  std::string url_;
+  int timeout_ms_;
+  pg_conn* conn_ = nullptr;
+  std::vector<std::string> prepared_;
+};
+
+/// Runs `fn` inside BEGIN/COMMIT, rolling back on any exception (rethrown).
+template <class F>
+auto in_transaction(pg_connection& c, F&& fn) -> decltype(fn()) {
+  c.begin();
+  try {
+    if constexpr (std::is_void_v<decltype(fn())>) {
+      fn();
+      c.commit();
+    } else {
+      auto r = fn();
+      c.commit();
+      return r;
+    }
+  } catch (...) {
+    c.rollback();
+    throw;
+  }
+}
+
+/// Applies every migrations/NNN_*.sql not yet in schema_migrations, in
+/// order, each in its own transaction, under an advisory lock so that
+/// concurrent migrators wait for each other. Returns the versions applied.
+std::vector<std::string> apply_migrations(pg_connection& c,
+                                          const std::string& dir);
+
+/// Directory of the SQL migrations: VANTAGE_MIGRATIONS_DIR or the source
+/// tree's migrations/.
+std::string default_migrations_dir();
+
+} // namespace vantage

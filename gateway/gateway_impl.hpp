@@ -1,0 +1,106 @@
+#pragma once
+
+// Internals shared by server.cpp (plumbing) and routes.cpp (the routes).
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_set>
+
+#include <httplib.h>
+#include <simdjson.h>
+
+#include "adapters/redis.hpp"
+#include "gateway/json.hpp"
+#include "gateway/server.hpp"
+#include "messages/user.hpp"
+
+namespace vantage {
+
+/// Thrown inside a route to answer with an error envelope; caught by the
+/// request wrapper. Never crosses an actor boundary.
+struct http_reply_error {
+  int status;
+  std::string code;
+  std::string message;
+  /// Serialized JSON array for `details`, or empty.
+  std::string details;
+};
+
+/// One field problem for a 422 `details` list.
+struct field_problem {
+  std::string field;
+  std::string problem;
+};
+
+[[noreturn]] void fail(int status, const char* code, std::string message);
+[[noreturn]] void fail_validation(const std::vector<field_problem>& problems);
+/// Throws the envelope matching a caf::error (error_mapping).
+[[noreturn]] void fail_with(const caf::error& err);
+
+/// Per-route metrics, resolved once at registration.
+struct route_metrics {
+  std::string name;
+  histogram* latency = nullptr;
+  std::array<std::atomic<counter*>, 600> by_status{};
+};
+
+struct request_scope {
+  const httplib::Request& req;
+  httplib::Response& res;
+  std::string request_id;
+};
+
+struct gateway::impl {
+  explicit impl(gateway_deps d);
+
+  gateway_deps deps;
+  httplib::Server svr;
+  std::thread thread;
+  std::atomic<uint16_t> bound_port{0};
+  std::chrono::steady_clock::time_point started_at
+    = std::chrono::steady_clock::now();
+  std::chrono::milliseconds timeout;
+  std::deque<route_metrics> routes;
+  counter* unmatched_requests = nullptr;
+
+  std::mutex known_users_mtx;
+  std::unordered_set<std::string> known_users;
+
+  std::mutex redis_mtx;
+  std::unique_ptr<redis_connection> redis;
+
+  using handler_fn = std::function<void(request_scope&)>;
+
+  /// Registers `fn` under `method` and `pattern` with request ids, metrics,
+  /// error envelopes and recording around it.
+  void route(const char* method, const std::string& pattern,
+             const std::string& name, handler_fn fn);
+  void register_routes();
+
+  /// Verifies the bearer token and makes sure the user exists. 401 if not.
+  user_claims authenticate(request_scope& rq);
+  /// Content type, size and syntax checks; returns the parsed object.
+  simdjson::dom::object json_body(request_scope& rq);
+
+  void reply_json(request_scope& rq, int status, std::string body);
+  void reply_empty(request_scope& rq, int status);
+
+  caf::scoped_actor& self();
+  caf::error ensure_user(const user_claims& claims);
+
+  std::string healthz(int& status);
+  bool ask_db_ok();
+};
+
+/// Serialized error envelope.
+std::string error_body(const std::string& code, const std::string& message,
+                       const std::string& request_id,
+                       const std::string& details = {});
+
+} // namespace vantage

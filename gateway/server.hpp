@@ -1,0 +1,67 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <caf/all.hpp>
+
+#include "actors/outbox_relay_actor.hpp"
+#include "actors/region.hpp"
+#include "adapters/clock.hpp"
+#include "adapters/config.hpp"
+#include "gateway/jwt.hpp"
+#include "gateway/metrics.hpp"
+
+namespace vantage {
+
+class traffic_recorder;
+
+/// What the gateway talks to. Regions are addressed by key; the gateway
+/// never holds an entity's handle beyond one request.
+struct gateway_deps {
+  caf::actor_system* sys = nullptr;
+  caf::actor products;
+  caf::actor wishlists;
+  caf::actor users;
+  caf::actor io;
+  std::shared_ptr<const clock_source> clock;
+  /// Set only when the node runs on a virtual clock (/_test/clock/advance).
+  std::shared_ptr<virtual_clock> virtual_time;
+  std::shared_ptr<relay_status> relay;
+  std::shared_ptr<region_counters> product_counters;
+  std::shared_ptr<region_counters> wishlist_counters;
+  std::shared_ptr<region_counters> user_counters;
+  std::shared_ptr<metrics_registry> metrics;
+  std::shared_ptr<jwt_verifier> jwt;
+  std::shared_ptr<traffic_recorder> recorder;
+  node_options opts;
+};
+
+/// The HTTP gateway (cpp-httplib): routes -> messages -> HTTP.
+class gateway {
+public:
+  explicit gateway(gateway_deps deps);
+  ~gateway();
+
+  /// Binds and starts serving on a background thread. Returns false with
+  /// `err` when the port cannot be bound.
+  bool start(std::string& err);
+
+  /// The bound port (useful with port 0).
+  uint16_t port() const;
+
+  /// Stops accepting, finishes in-flight requests, joins threads.
+  void stop();
+
+  /// Serves until stop() from another thread.
+  void wait();
+
+  struct impl;
+
+private:
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace vantage
