@@ -16,7 +16,7 @@
 #include <simdjson.h>
 
 #include "adapters/redis.hpp"
-#include "gateway/json.hpp"
+#include "adapters/json.hpp"
 #include "gateway/server.hpp"
 #include "messages/user.hpp"
 

@@ -12,7 +12,7 @@
 #include <openssl/pem.h>
 #include <simdjson.h>
 
-#include "gateway/json.hpp"
+#include "adapters/json.hpp"
 
 namespace vantage {
 

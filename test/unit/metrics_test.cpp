@@ -7,7 +7,7 @@
 #include <thread>
 #include <vector>
 
-#include "gateway/json.hpp"
+#include "adapters/json.hpp"
 #include "gateway/metrics.hpp"
 
 using namespace vantage;

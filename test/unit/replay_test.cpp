@@ -242,6 +242,9 @@ BOOST_AUTO_TEST_CASE(matcher_partial_and_nested) {
   BOOST_CHECK(contains(why, "$.missing: missing"));
   BOOST_CHECK(!matches(R"({"count":3})", actual, &why));
   BOOST_CHECK_EQUAL(why, "$.count: expected 3, got 2");
+  BOOST_CHECK(!matches(R"({"count":2.5})", actual, &why));
+  BOOST_CHECK(!matches(R"({"items":[{"price":249.98}]})", actual, &why));
+  BOOST_CHECK_EQUAL(why, "$.items[0].price: expected 249.98, got 249.99");
   BOOST_CHECK(!matches(R"({"count":"2"})", actual, &why));
   BOOST_CHECK(contains(why, "got number"));
   BOOST_CHECK(!matches(R"({"ok":false})", actual, &why));

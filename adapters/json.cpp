@@ -1,4 +1,4 @@
-#include "gateway/json.hpp"
+#include "adapters/json.hpp"
 
 #include <charconv>
 #include <cmath>
