@@ -6,6 +6,8 @@
 #   scripts/services.sh stop   PROFILE   stop what start started, by pid
 #   scripts/services.sh status PROFILE   show each service (exit 3 if one is down)
 #   scripts/services.sh env    PROFILE   print `export` lines for the node/tests
+#   scripts/services.sh stop-postgres|start-postgres|stop-redis|start-redis PROFILE
+#                                        one service alone (fault-injection tests)
 #
 # Each profile has its own data folder var/PROFILE/ and ports, so `make test`
 # runs beside `make run`. Defaults (overridable from the environment):
@@ -24,7 +26,7 @@ log() { echo "services[$PROFILE]: $*" >&2; }
 die() { echo "services[${PROFILE:-?}]: error: $*" >&2; exit 1; }
 
 usage() {
-  echo "usage: $0 start|stop|status|env run|test" >&2
+  echo "usage: $0 start|stop|status|env|start-postgres|stop-postgres|start-redis|stop-redis run|test" >&2
   exit 2
 }
 
@@ -421,5 +423,11 @@ case "$CMD" in
   env)
     print_env
     ;;
+  # One service at a time, for fault-injection tests (a database outage
+  # while the node keeps running).
+  start-postgres) prepare_dirs; pg_start ;;
+  stop-postgres) pg_stop ;;
+  start-redis) prepare_dirs; redis_start ;;
+  stop-redis) redis_stop ;;
   *) usage ;;
 esac

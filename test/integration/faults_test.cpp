@@ -1,0 +1,142 @@
+#define BOOST_TEST_MODULE faults_test
+#include <boost/test/unit_test.hpp>
+
+#include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+
+#include "adapters/avro.hpp"
+#include "adapters/kafka.hpp"
+#include "adapters/pg.hpp"
+#include "test/support/node_fixture.hpp"
+
+// Faults against the real services: PostgreSQL stopped under a running node,
+// and the embedded Kafka cluster's brokers taken down and brought back.
+
+using namespace vantage;
+using namespace vantage::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+int services(const std::string& action) {
+  auto cmd = std::string{VANTAGE_SOURCE_DIR} + "/scripts/services.sh " + action
+             + " " + env_or("VANTAGE_PROFILE", "test") + " >/dev/null 2>&1";
+  return std::system(cmd.c_str());
+}
+
+void signal_kafka(int sig) {
+  std::ifstream in{env_or("VANTAGE_KAFKA_PID_FILE", "")};
+  int pid = 0;
+  in >> pid;
+  BOOST_REQUIRE_MESSAGE(pid > 0, "no embedded Kafka pid (VANTAGE_KAFKA_PID_FILE)");
+  BOOST_REQUIRE_EQUAL(::kill(pid, sig), 0);
+}
+
+int64_t scalar(const std::string& sql) {
+  pg_connection c{env_or("VANTAGE_DATABASE_URL", ""), 2000};
+  return c.exec_simple(sql).i64(0, 0);
+}
+
+template <class F>
+std::chrono::milliseconds timed(F f) {
+  auto t0 = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+    std::chrono::steady_clock::now() - t0);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(postgres_outage_fails_fast_and_recovers_without_restart) {
+  node_fixture n;
+  auto t = token_for(unique("usr_pg"), "Pg");
+  auto wl = n.call("POST", "/api/v2/wishlists", R"({"title":"pg"})", t)
+              .str("wishlist_id");
+  BOOST_REQUIRE(!wl.empty());
+  // Warm one product so we can see cached reads survive the outage.
+  BOOST_REQUIRE_EQUAL(n.call("GET", "/api/v2/products/prd_010").status, 200);
+  BOOST_REQUIRE_EQUAL(services("stop-postgres"), 0);
+  http_result write;
+  auto took = timed([&] {
+    write = n.call("POST", "/api/v2/wishlists/" + wl + "/items",
+                   R"({"product_id":"prd_011"})", t);
+  });
+  BOOST_TEST(write.status == 503);
+  BOOST_TEST(write.str("error") == "SERVICE_UNAVAILABLE");
+  BOOST_TEST(took.count() < 3000);
+  auto cold = n.call("GET", "/api/v2/products/prd_012");
+  BOOST_TEST(cold.status == 503);
+  BOOST_TEST(n.call("GET", "/api/v2/products/prd_010").status == 200);
+  BOOST_TEST(n.call("GET", "/healthz").status == 503);
+  BOOST_REQUIRE_EQUAL(services("start-postgres"), 0);
+  bool recovered = eventually(
+    [&] {
+      return n.call("POST", "/api/v2/wishlists/" + wl + "/items",
+                    R"({"product_id":"prd_011"})", t)
+               .status
+             == 201;
+    },
+    30s);
+  BOOST_TEST(recovered);
+  BOOST_TEST(n.call("GET", "/api/v2/products/prd_012").status == 200);
+}
+
+BOOST_AUTO_TEST_CASE(kafka_outage_delays_events_but_loses_none) {
+  node_fixture n;
+  auto t = token_for(unique("usr_kf"), "Kf");
+  auto wl = n.call("POST", "/api/v2/wishlists", R"({"title":"kafka"})", t)
+              .str("wishlist_id");
+  BOOST_REQUIRE(!wl.empty());
+  signal_kafka(SIGUSR1);
+  std::vector<std::string> item_ids;
+  for (int i = 1; i <= 6; ++i) {
+    char pid[16];
+    std::snprintf(pid, sizeof(pid), "prd_%03d", i);
+    http_result r;
+    auto took = timed([&] {
+      r = n.call("POST", "/api/v2/wishlists/" + wl + "/items",
+                 std::string{R"({"product_id":")"} + pid + "\"}", t);
+    });
+    BOOST_TEST(r.status == 201);
+    BOOST_TEST(took.count() < 1000); // writes do not wait for Kafka
+    item_ids.push_back(r.str("wishlist_item_id"));
+  }
+  auto unsent_sql = "SELECT count(*) FROM event_outbox WHERE event_key = '"
+                    + wl + "' AND sent_at IS NULL";
+  BOOST_TEST(scalar(unsent_sql) >= 6);
+  signal_kafka(SIGUSR2);
+  bool drained = eventually([&] { return scalar(unsent_sql) == 0; }, 90s);
+  BOOST_TEST(drained);
+  // Every event arrived, once, in order for this key.
+  std::string err;
+  auto codec = avro_codec::builtin("wishlist_event", err);
+  BOOST_REQUIRE_MESSAGE(codec, err);
+  auto consumer = kafka_consumer::create(env_or("KAFKA_BOOTSTRAP_SERVERS", ""),
+                                         unique("faults_test_"),
+                                         {"wishlist.events"}, true, err);
+  BOOST_REQUIRE_MESSAGE(consumer, err);
+  std::vector<std::string> seen;
+  std::map<std::string, int> event_ids;
+  eventually(
+    [&] {
+      for (auto& rec : consumer->poll(500, 200ms)) {
+        if (rec.key != wl)
+          continue;
+        std::string json;
+        BOOST_REQUIRE(codec->decode(rec.value, json, err));
+        ++event_ids[rec.header("event_id")];
+        auto pos = json.find("\"wishlist_item_id\":\"");
+        if (pos != std::string::npos) {
+          pos += 20;
+          seen.push_back(json.substr(pos, json.find('"', pos) - pos));
+        }
+      }
+      return seen.size() >= item_ids.size();
+    },
+    30s);
+  BOOST_TEST(seen == item_ids, boost::test_tools::per_element());
+  for (auto& [id, count] : event_ids)
+    BOOST_TEST(count == 1, "event " << id << " delivered " << count << " times");
+}
