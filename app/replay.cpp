@@ -31,18 +31,6 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-// Debian's compiled libcpp-httplib is built with these (`pkg-config --cflags
-// cpp-httplib`); httplib's class layouts depend on them, so every user must
-// see the same definitions or Client/Server objects get corrupted.
-#ifndef CPPHTTPLIB_OPENSSL_SUPPORT
-#define CPPHTTPLIB_OPENSSL_SUPPORT
-#endif
-#ifndef CPPHTTPLIB_ZLIB_SUPPORT
-#define CPPHTTPLIB_ZLIB_SUPPORT
-#endif
-#ifndef CPPHTTPLIB_BROTLI_SUPPORT
-#define CPPHTTPLIB_BROTLI_SUPPORT
-#endif
 #include <httplib.h>
 #include <librdkafka/rdkafka.h>
 #include <simdjson.h>
@@ -612,6 +600,9 @@ struct scenario_run {
         high_water_error[t] = errstr;
       return;
     }
+    // Brokers may be coming back from a `kafka_up` of the previous
+    // scenario: retry transient errors for a few seconds.
+    auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     for (auto& t : topics) {
       auto* spec = find_topic(t);
       if (!spec)
@@ -619,6 +610,12 @@ struct scenario_run {
       for (int32_t p = 0; p < spec->partitions; ++p) {
         int64_t lo = 0, hi = 0;
         auto rc = rd_kafka_query_watermark_offsets(rk, t.c_str(), p, &lo, &hi, 5000);
+        while (rc != RD_KAFKA_RESP_ERR_NO_ERROR
+               && rc != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
+               && std::chrono::steady_clock::now() < give_up) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(200));
+          rc = rd_kafka_query_watermark_offsets(rk, t.c_str(), p, &lo, &hi, 2000);
+        }
         if (rc == RD_KAFKA_RESP_ERR_NO_ERROR) {
           high_water[t][p] = hi;
         } else if (rc == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {

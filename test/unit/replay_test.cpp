@@ -16,18 +16,6 @@
 
 #include <unistd.h>
 
-// Debian's compiled libcpp-httplib is built with these (`pkg-config --cflags
-// cpp-httplib`); httplib's class layouts depend on them, so every user must
-// see the same definitions or Client/Server objects get corrupted.
-#ifndef CPPHTTPLIB_OPENSSL_SUPPORT
-#define CPPHTTPLIB_OPENSSL_SUPPORT
-#endif
-#ifndef CPPHTTPLIB_ZLIB_SUPPORT
-#define CPPHTTPLIB_ZLIB_SUPPORT
-#endif
-#ifndef CPPHTTPLIB_BROTLI_SUPPORT
-#define CPPHTTPLIB_BROTLI_SUPPORT
-#endif
 #include <httplib.h>
 #include <simdjson.h>
 
