@@ -12,10 +12,13 @@
 
 namespace vantage {
 
-/// Inserts one event row. Call inside the caller's transaction.
-void enqueue_event(pg_connection& c, const std::string& event_id,
-                   const std::string& topic, const std::string& key,
-                   const std::string& schema, const std::string& payload_json,
-                   int64_t now_ms);
+/// The statement that inserts one event row; put it in the same atomic
+/// batch (pg_connection::exec_atomic) as the change that caused the event.
+pg_connection::statement outbox_insert(const std::string& event_id,
+                                       const std::string& topic,
+                                       const std::string& key,
+                                       const std::string& schema,
+                                       const std::string& payload_json,
+                                       int64_t now_ms);
 
 } // namespace vantage

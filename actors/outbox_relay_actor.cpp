@@ -30,6 +30,8 @@ struct relay_state {
   std::unique_ptr<kafka_producer> producer;
   std::map<std::string, std::unique_ptr<avro_codec>> codecs;
   std::chrono::steady_clock::time_point last_error_log{};
+  /// A drain is scheduled: further wake-ups until then add nothing.
+  bool drain_scheduled = false;
   static inline const char* name = "outbox_relay";
 
   void log_throttled(const std::string& msg) {
@@ -192,7 +194,19 @@ caf::behavior relay_actor(caf::stateful_actor<relay_state>* self,
   auto period = std::chrono::milliseconds{st.opts.poll_ms};
   self->delayed_send(self, period, atom::tick_v);
   return {
-    [=](atom::wake) { self->state.drain(); },
+    [=](atom::wake) {
+      // Coalesce: every commit wakes the relay, but one round a couple of
+      // milliseconds later publishes all of them in one batch.
+      if (self->state.drain_scheduled)
+        return;
+      self->state.drain_scheduled = true;
+      self->delayed_send(self, std::chrono::milliseconds{2},
+                         caf::atom("drain"));
+    },
+    [=](caf::atom_constant<caf::atom("drain")>) {
+      self->state.drain_scheduled = false;
+      self->state.drain();
+    },
     [=](atom::tick) {
       auto& st = self->state;
       st.drain();

@@ -30,6 +30,25 @@ void upsert_product(pg_connection& c, const product& p, int64_t now_ms) {
           p.image_url, p.in_stock ? "true" : "false", std::to_string(now_ms)});
 }
 
+void product_state::add_watcher(const caf::actor& who) {
+  for (auto& w : watchers)
+    if (w == who)
+      return;
+  watchers.push_back(who);
+}
+
+void product_state::notify_update() const {
+  if (!current)
+    return;
+  for (auto& w : watchers)
+    caf::anon_send(w, atom::update_v, *current);
+}
+
+void product_state::notify_evict() const {
+  for (auto& w : watchers)
+    caf::anon_send(w, atom::evict_v, product_id);
+}
+
 product_actor::behavior_type
 product_actor_impl(product_actor::stateful_pointer<product_state> self,
                    std::string product_id, entity_context ctx) {
@@ -61,6 +80,14 @@ product_actor_impl(product_actor::stateful_pointer<product_state> self,
                                              + " does not exist");
       return *self->state.current;
     },
+    [=](atom::get, atom::watch, caf::actor& who) -> caf::result<product> {
+      if (!self->state.current)
+        return make_error(errc::not_found, "Product "
+                                             + self->state.product_id
+                                             + " does not exist");
+      self->state.add_watcher(who);
+      return *self->state.current;
+    },
     [=](atom::put, product& p) -> caf::result<product> {
       p.product_id = self->state.product_id;
       auto rp = self->make_response_promise<product>();
@@ -75,12 +102,16 @@ product_actor_impl(product_actor::stateful_pointer<product_state> self,
         .await(
           [=](bool) mutable {
             self->state.current = p;
+            self->state.notify_update();
             rp.deliver(p);
           },
           [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
       return rp;
     },
-    [=](atom::stop) { self->quit(); },
+    [=](atom::stop) {
+      self->state.notify_evict();
+      self->quit();
+    },
   };
 }
 

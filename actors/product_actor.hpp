@@ -2,6 +2,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "actors/entity_context.hpp"
 #include "adapters/pg.hpp"
@@ -15,7 +16,14 @@ struct product_state {
   entity_context ctx;
   std::string product_id;
   std::optional<product> current;
+  /// Readers holding a snapshot of this product (see product_actor).
+  std::vector<caf::actor> watchers;
   static inline const char* name = "product";
+
+  void add_watcher(const caf::actor& who);
+  /// Tells every watcher; `evict` when this activation ends.
+  void notify_update() const;
+  void notify_evict() const;
 };
 
 product_actor::behavior_type

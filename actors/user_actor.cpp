@@ -110,27 +110,26 @@ user_actor_impl(user_actor::stateful_pointer<user_state> self,
         ->request(st.ctx.io, st.ctx.db_timeout,
                   make_db_task<bool>([=](pg_connection& c)
                                        -> caf::expected<bool> {
-                    in_transaction(c, [&] {
-                      c.exec("wl_insert_default",
-                             "INSERT INTO wishlists(id, owner_id, title,"
-                             " is_default, created_at, updated_at)"
-                             " VALUES ($1, $2, $3, true,"
-                             " to_timestamp($4::bigint / 1000.0),"
-                             " to_timestamp($4::bigint / 1000.0))",
-                             {wl, uid, default_wishlist_title,
-                              std::to_string(now)});
-                      c.exec("user_set_default",
-                             "UPDATE users SET default_wishlist_id = $2"
-                             " WHERE id = $1",
-                             {uid, wl});
-                      auto ev = new_uuid();
-                      enqueue_event(c, ev, "wishlist.events", wl,
-                                    "wishlist_event",
-                                    wishlist_event_json(ev, "wishlist_created",
-                                                        wl, uid, "", "", 0,
-                                                        now),
-                                    now);
-                    });
+                    auto ev = new_uuid();
+                    c.exec_atomic(
+                      {{"wl_insert_default",
+                        "INSERT INTO wishlists(id, owner_id, title,"
+                        " is_default, created_at, updated_at)"
+                        " VALUES ($1, $2, $3, true,"
+                        " to_timestamp($4::bigint / 1000.0),"
+                        " to_timestamp($4::bigint / 1000.0))",
+                        {wl, uid, default_wishlist_title,
+                         std::to_string(now)}},
+                       {"user_set_default",
+                        "UPDATE users SET default_wishlist_id = $2"
+                        " WHERE id = $1",
+                        {uid, wl}},
+                       outbox_insert(ev, "wishlist.events", wl,
+                                     "wishlist_event",
+                                     wishlist_event_json(ev, "wishlist_created",
+                                                         wl, uid, "", "", 0,
+                                                         now),
+                                     now)});
                     return true;
                   }))
         .await(

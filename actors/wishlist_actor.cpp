@@ -101,53 +101,67 @@ caf::expected<wishlist_record> load_wishlist(pg_connection& c,
   return rec;
 }
 
-/// Reads the current product data of every item, then answers `rp`.
+/// Bumps the wishlist's version (optimistic-concurrency guard for a brief
+/// double activation) with every item change.
+pg_connection::statement touch_wishlist(const std::string& id, int64_t now) {
+  return {"wl_touch",
+          "UPDATE wishlists SET version = version + 1,"
+          " updated_at = to_timestamp($2::bigint / 1000.0) WHERE id = $1",
+          {id, std::to_string(now)}};
+}
+
+/// The view from the item list and the product snapshots. Items whose
+/// product vanished from the catalog are left out.
+wishlist_view make_view(const wishlist_state& st) {
+  wishlist_view view{st.wishlist_id, st.owner_id, st.title, st.created_at, {}};
+  view.items.reserve(st.items.size());
+  for (auto& item : st.items) {
+    auto i = st.products.find(item.product_id);
+    if (i != st.products.end())
+      view.items.push_back({item, i->second});
+  }
+  return view;
+}
+
+/// Fetches (and watches) the products not yet in the snapshot, then answers
+/// `rp`. Usually nothing is missing and this answers at once.
 void reply_view(self_ptr self, caf::typed_response_promise<wishlist_view> rp) {
   auto& st = self->state;
-  auto view = std::make_shared<wishlist_view>();
-  view->wishlist_id = st.wishlist_id;
-  view->owner_id = st.owner_id;
-  view->title = st.title;
-  view->created_at = st.created_at;
-  if (st.items.empty()) {
-    rp.deliver(std::move(*view));
+  std::vector<std::string> missing;
+  for (auto& item : st.items)
+    if (st.products.count(item.product_id) == 0)
+      missing.push_back(item.product_id);
+  if (missing.empty()) {
+    rp.deliver(make_view(st));
     return;
   }
-  view->items.resize(st.items.size());
-  auto pending = std::make_shared<size_t>(st.items.size());
+  auto pending = std::make_shared<size_t>(missing.size());
   auto failed = std::make_shared<bool>(false);
-  for (size_t i = 0; i < st.items.size(); ++i) {
-    view->items[i].item = st.items[i];
+  auto me = caf::actor_cast<caf::actor>(self);
+  for (auto& product_id : missing) {
     auto finish = [=]() mutable {
-      if (--*pending > 0 || *failed)
-        return;
-      // Items whose product vanished from the catalog are left out.
-      auto& v = view->items;
-      v.erase(std::remove_if(v.begin(), v.end(),
-                             [](auto& x) {
-                               return x.details.product_id.empty();
-                             }),
-              v.end());
-      rp.deliver(std::move(*view));
+      if (--*pending == 0 && !*failed)
+        rp.deliver(make_view(self->state));
     };
     self
       ->request(st.ctx.products, st.ctx.db_timeout,
-                envelope{st.items[i].product_id,
-                         caf::make_message(atom::get_v)})
-      .then([=](product& p) mutable {
-              view->items[i].details = std::move(p);
-              finish();
-            },
-            [=](caf::error& err) mutable {
-              if (is(err, errc::not_found)) {
-                finish();
-                return;
-              }
-              if (!*failed) {
-                *failed = true;
-                rp.deliver(std::move(err));
-              }
-            });
+                envelope{product_id,
+                         caf::make_message(atom::get_v, atom::watch_v, me)})
+      .then(
+        [=](product& p) mutable {
+          self->state.products[p.product_id] = std::move(p);
+          finish();
+        },
+        [=](caf::error& err) mutable {
+          if (is(err, errc::not_found)) {
+            finish();
+            return;
+          }
+          if (!*failed) {
+            *failed = true;
+            rp.deliver(std::move(err));
+          }
+        });
   }
 }
 
@@ -199,20 +213,19 @@ wishlist_actor_impl(self_ptr self, std::string wishlist_id,
         ->request(st.ctx.io, st.ctx.db_timeout,
                   make_db_task<bool>([=](pg_connection& c)
                                        -> caf::expected<bool> {
-                    in_transaction(c, [&] {
-                      c.exec("wl_insert",
-                             "INSERT INTO wishlists(id, owner_id, title,"
-                             " created_at, updated_at) VALUES ($1, $2, $3,"
-                             " to_timestamp($4::bigint / 1000.0),"
-                             " to_timestamp($4::bigint / 1000.0))",
-                             {id, owner, title, std::to_string(now)});
-                      auto ev = new_uuid();
-                      enqueue_event(c, ev, events_topic, id, events_schema,
-                                    wishlist_event_json(ev, "wishlist_created",
-                                                        id, owner, "", "", 0,
-                                                        now),
-                                    now);
-                    });
+                    auto ev = new_uuid();
+                    c.exec_atomic(
+                      {{"wl_insert",
+                        "INSERT INTO wishlists(id, owner_id, title,"
+                        " created_at, updated_at) VALUES ($1, $2, $3,"
+                        " to_timestamp($4::bigint / 1000.0),"
+                        " to_timestamp($4::bigint / 1000.0))",
+                        {id, owner, title, std::to_string(now)}},
+                       outbox_insert(ev, events_topic, id, events_schema,
+                                     wishlist_event_json(ev, "wishlist_created",
+                                                         id, owner, "", "", 0,
+                                                         now),
+                                     now)});
                     return true;
                   }))
         .await(
@@ -245,26 +258,21 @@ wishlist_actor_impl(self_ptr self, std::string wishlist_id,
                   make_db_task<bool>([=](pg_connection& c)
                                        -> caf::expected<bool> {
                     try {
-                      in_transaction(c, [&] {
-                        c.exec("wli_insert",
-                               "INSERT INTO wishlist_items(id, wishlist_id,"
-                               " product_id, added_at) VALUES ($1, $2, $3,"
-                               " to_timestamp($4::bigint / 1000.0))",
-                               {item.wishlist_item_id, id, product_id,
-                                std::to_string(now)});
-                        c.exec("wl_touch",
-                               "UPDATE wishlists SET version = version + 1,"
-                               " updated_at = to_timestamp($2::bigint / 1000.0)"
-                               " WHERE id = $1",
-                               {id, std::to_string(now)});
-                        auto ev = new_uuid();
-                        enqueue_event(c, ev, events_topic, id, events_schema,
-                                      wishlist_event_json(
-                                        ev, "wishlist_item_added", id, caller,
-                                        product_id, item.wishlist_item_id,
-                                        count, now),
-                                      now);
-                      });
+                      auto ev = new_uuid();
+                      c.exec_atomic(
+                        {{"wli_insert",
+                          "INSERT INTO wishlist_items(id, wishlist_id,"
+                          " product_id, added_at) VALUES ($1, $2, $3,"
+                          " to_timestamp($4::bigint / 1000.0))",
+                          {item.wishlist_item_id, id, product_id,
+                           std::to_string(now)}},
+                         touch_wishlist(id, now),
+                         outbox_insert(ev, events_topic, id, events_schema,
+                                       wishlist_event_json(
+                                         ev, "wishlist_item_added", id, caller,
+                                         product_id, item.wishlist_item_id,
+                                         count, now),
+                                       now)});
                     } catch (const pg_error& e) {
                       if (e.sqlstate == "23503")
                         return make_error(errc::not_found,
@@ -304,23 +312,18 @@ wishlist_actor_impl(self_ptr self, std::string wishlist_id,
         ->request(st.ctx.io, st.ctx.db_timeout,
                   make_db_task<bool>([=](pg_connection& c)
                                        -> caf::expected<bool> {
-                    in_transaction(c, [&] {
-                      c.exec("wli_delete",
-                             "DELETE FROM wishlist_items"
-                             " WHERE id = $1 AND wishlist_id = $2",
-                             {item_id, id});
-                      c.exec("wl_touch",
-                             "UPDATE wishlists SET version = version + 1,"
-                             " updated_at = to_timestamp($2::bigint / 1000.0)"
-                             " WHERE id = $1",
-                             {id, std::to_string(now)});
-                      auto ev = new_uuid();
-                      enqueue_event(c, ev, events_topic, id, events_schema,
-                                    wishlist_event_json(
-                                      ev, "wishlist_item_removed", id, caller,
-                                      product_id, item_id, count, now),
-                                    now);
-                    });
+                    auto ev = new_uuid();
+                    c.exec_atomic(
+                      {{"wli_delete",
+                        "DELETE FROM wishlist_items"
+                        " WHERE id = $1 AND wishlist_id = $2",
+                        {item_id, id}},
+                       touch_wishlist(id, now),
+                       outbox_insert(ev, events_topic, id, events_schema,
+                                     wishlist_event_json(
+                                       ev, "wishlist_item_removed", id, caller,
+                                       product_id, item_id, count, now),
+                                     now)});
                     return true;
                   }))
         .await(
@@ -336,6 +339,14 @@ wishlist_actor_impl(self_ptr self, std::string wishlist_id,
           },
           [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
       return rp;
+    },
+    [=](atom::update, product& p) {
+      auto i = self->state.products.find(p.product_id);
+      if (i != self->state.products.end())
+        i->second = std::move(p);
+    },
+    [=](atom::evict, const std::string& product_id) {
+      self->state.products.erase(product_id);
     },
     [=](atom::stop) { self->quit(); },
   };

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "actors/entity_context.hpp"
@@ -18,6 +19,9 @@ struct wishlist_state {
   std::string title;
   epoch_ms created_at = 0;
   std::vector<wishlist_item> items;
+  /// Current product data of the items, kept fresh by the product actors
+  /// (they send `update`/`evict` to their watchers), so reads are one hop.
+  std::unordered_map<std::string, product> products;
   static inline const char* name = "wishlist";
 
   /// Access rule for writes: unknown -> WISHLIST_NOT_FOUND, other owner ->

@@ -1,6 +1,7 @@
 #include "adapters/pg.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <cstdlib>
 #include <cstring>
 #include <dirent.h>
@@ -148,6 +149,93 @@ pg_rows pg_connection::exec(const char* name, const char* sql,
     values.push_back(p ? p->c_str() : nullptr);
   return check(PQexecPrepared(conn_, name, static_cast<int>(values.size()),
                               values.data(), nullptr, nullptr, 0));
+}
+
+std::vector<pg_rows>
+pg_connection::exec_atomic(const std::vector<statement>& batch) {
+  ensure_connected();
+  if (PQenterPipelineMode(conn_) != 1)
+    throw pg_error("cannot enter pipeline mode", "", false);
+  // One entry per result to read: the statement name when the result is
+  // a Parse (prepare), empty for an execution.
+  std::vector<std::string> preparing;
+  std::vector<std::string> newly_prepared;
+  auto fail_send = [&] {
+    std::string msg = PQerrorMessage(conn_);
+    reset();
+    throw pg_error("pipeline send failed: " + msg, "08006", true);
+  };
+  for (auto& st : batch) {
+    bool known = std::find(prepared_.begin(), prepared_.end(), st.name)
+                   != prepared_.end()
+                 || std::find(newly_prepared.begin(), newly_prepared.end(),
+                              st.name)
+                      != newly_prepared.end();
+    if (!known) {
+      if (PQsendPrepare(conn_, st.name, st.sql, 0, nullptr) != 1)
+        fail_send();
+      newly_prepared.emplace_back(st.name);
+      preparing.emplace_back(st.name);
+    }
+    std::vector<const char*> values;
+    for (auto& p : st.params)
+      values.push_back(p ? p->c_str() : nullptr);
+    if (PQsendQueryPrepared(conn_, st.name, static_cast<int>(values.size()),
+                            values.data(), nullptr, nullptr, 0)
+        != 1)
+      fail_send();
+    preparing.emplace_back();
+  }
+  if (PQpipelineSync(conn_) != 1)
+    fail_send();
+  // Read every result up to the Sync, remembering the first error; the
+  // server skips the rest after an error and rolls the batch back.
+  std::vector<pg_rows> out;
+  std::optional<pg_error> first_error;
+  for (size_t i = 0; i < preparing.size(); ++i) {
+    PGresult* res = PQgetResult(conn_);
+    if (res == nullptr) {
+      fail_send();
+    }
+    auto status = PQresultStatus(res);
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
+      if (preparing[i].empty()) {
+        out.emplace_back(res);
+      } else {
+        // Parse is not transactional: the statement exists from now on.
+        prepared_.push_back(preparing[i]);
+        PQclear(res);
+      }
+    } else if (status == PGRES_PIPELINE_ABORTED) {
+      PQclear(res);
+    } else if (!first_error) {
+      const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+      first_error.emplace(PQresultErrorMessage(res), state ? state : "",
+                          false);
+      PQclear(res);
+    } else {
+      PQclear(res);
+    }
+    // Each query's results end with a NULL.
+    while (PGresult* extra = PQgetResult(conn_))
+      PQclear(extra);
+  }
+  PGresult* sync = PQgetResult(conn_);
+  bool synced = sync != nullptr && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+  if (sync != nullptr)
+    PQclear(sync);
+  if (!synced || PQexitPipelineMode(conn_) != 1) {
+    reset();
+    throw pg_error("pipeline did not complete", "08006", true);
+  }
+  if (first_error) {
+    if (PQstatus(conn_) != CONNECTION_OK) {
+      reset();
+      first_error->connection_lost = true;
+    }
+    throw *first_error;
+  }
+  return out;
 }
 
 pg_rows pg_connection::exec_simple(const std::string& sql) {

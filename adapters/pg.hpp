@@ -84,6 +84,19 @@ public:
   /// Runs a plain SQL string (no parameters; may hold several statements).
   pg_rows exec_simple(const std::string& sql);
 
+  /// One statement of an atomic batch.
+  struct statement {
+    const char* name;
+    const char* sql;
+    std::vector<pg_param> params;
+  };
+
+  /// Runs `batch` atomically in one network round trip: libpq pipeline
+  /// mode sends every statement and a single Sync, and the server runs
+  /// them as one implicit transaction (all or nothing). Returns each
+  /// statement's rows; throws pg_error for the first failure.
+  std::vector<pg_rows> exec_atomic(const std::vector<statement>& batch);
+
   void begin() {
     exec_simple("BEGIN");
   }

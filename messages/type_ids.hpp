@@ -39,6 +39,9 @@ CAF_BEGIN_TYPE_ID_BLOCK(vantage, caf::first_custom_type_id)
   CAF_ADD_ATOM(vantage, vantage::atom, tick, "tick")
   CAF_ADD_ATOM(vantage, vantage::atom, stats, "stats")
   CAF_ADD_ATOM(vantage, vantage::atom, members, "members")
+  CAF_ADD_ATOM(vantage, vantage::atom, watch, "watch")
+  CAF_ADD_ATOM(vantage, vantage::atom, update, "update")
+  CAF_ADD_ATOM(vantage, vantage::atom, evict, "evict")
 
 CAF_END_TYPE_ID_BLOCK(vantage)
 

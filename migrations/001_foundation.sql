@@ -57,7 +57,7 @@ CREATE TABLE event_outbox (
   topic       TEXT NOT NULL,
   event_key   TEXT NOT NULL,
   schema_name TEXT NOT NULL,
-  payload     JSONB NOT NULL,
+  payload     JSON NOT NULL,
   created_at  TIMESTAMPTZ NOT NULL,
   sent_at     TIMESTAMPTZ,
   attempts    INTEGER NOT NULL DEFAULT 0,

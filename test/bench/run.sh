@@ -5,6 +5,9 @@
 #
 #   BENCH_SECONDS   duration of each wrk run (default 10)
 #   BENCH_PORT      node port (default 18181)
+#   BENCH_ONLY      get | add: run only those routes
+#   BENCH_WRITERS   users for the add route (default 1500)
+#   BENCH_WRK_THREADS  wrk threads (default 1: a second competes for the cores)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
@@ -47,26 +50,46 @@ for p in 001 002 003 004 005 006; do
     -H 'Content-Type: application/json' -d "{\"product_id\":\"prd_$p\"}" >/dev/null
 done
 
-# Writers: 400 users x 24 products, so nearly every add is a real insert.
+# Writers: WRITERS users, each with a default wishlist made before the run,
+# and a request sequence over distinct (user, product) pairs so that every
+# add in the measured window is a real insert (the table counts 201s).
+WRITERS=${BENCH_WRITERS:-1500}
 RUN=$(date +%s)
 {
   echo "tokens = {"
-  for i in $(seq 1 400); do
+  for i in $(seq 1 "$WRITERS"); do
     echo "  \"$("$BIN" token --sub "usr_bench_${RUN}_$i" --name "Writer $i")\","
   done
   echo "}"
 } >"$WORK/tokens.lua"
+# Warm-up outside the measurement: create each user and its default list.
+grep -o '"ey[^"]*"' "$WORK/tokens.lua" | tr -d '"' | xargs -P 8 -I{} \
+  curl -fs -o /dev/null -XPOST "$URL/api/v2/wishlists/my/items" \
+  -H "Authorization: Bearer {}" -H 'Content-Type: application/json' \
+  -d '{"product_id":"prd_024"}'
 
 cat >"$WORK/add.lua" <<LUA
 dofile("$WORK/tokens.lua")
-local counter = 0
+local threads = {}
+setup = function(thread)
+  thread:set("tid", #threads)
+  table.insert(threads, thread)
+end
+init = function(args)
+  counter = 0
+  created = 0
+end
 request = function()
+  local idx = counter * ${BENCH_WRK_THREADS:-1} + tid
   counter = counter + 1
-  local t = tokens[(counter * 7919 + math.random(1, 400)) % 400 + 1]
-  local p = string.format("prd_%03d", math.random(1, 24))
+  local u = idx % #tokens + 1
+  local p = string.format("prd_%03d", math.floor(idx / #tokens) % 23 + 1)
   return wrk.format("POST", "/api/v2/wishlists/my/items",
-    {["Authorization"] = "Bearer " .. t, ["Content-Type"] = "application/json"},
+    {["Authorization"] = "Bearer " .. tokens[u], ["Content-Type"] = "application/json"},
     '{"product_id":"' .. p .. '"}')
+end
+response = function(status, headers, body)
+  if status == 201 then created = created + 1 end
 end
 LUA
 
@@ -78,6 +101,9 @@ LUA
 
 cat >"$WORK/report.lua" <<'LUA'
 done = function(summary, latency, requests)
+  local inserts = 0
+  for _, t in ipairs(threads or {}) do inserts = inserts + (t:get("created") or 0) end
+  io.write(string.format("INSERTS %d\n", inserts))
   io.write(string.format("RESULT %.0f %.2f %.2f %d %d\n",
     summary.requests / (summary.duration / 1e6),
     latency:percentile(50) / 1000, latency:percentile(99) / 1000,
@@ -92,21 +118,28 @@ run() {
   local name=$1 conns=$2 seed=$3 script=$4 path=$5
   local out
   cat "$script" "$WORK/report.lua" >"$WORK/run.lua"
-  out=$(wrk -t2 -c"$conns" -d"${SECS}s" --latency -s "$WORK/run.lua" "$URL$path" | grep '^RESULT')
-  read -r _ rps p50 p99 errors total <<<"$out"
-  results+=("$(printf '| %-34s | %4s | %9s | %7s ms | %7s ms | %6s | %s |' "$name" "$conns" "$rps" "$p50" "$p99" "$errors" "$seed")")
+  # One wrk thread: a second one competes with the node for the 2 cores.
+  local threads=${BENCH_WRK_THREADS:-1}
+  out=$(wrk -t"$threads" -c"$conns" -d"${SECS}s" --latency -s "$WORK/run.lua" "$URL$path")
+  read -r _ rps p50 p99 errors total <<<"$(grep '^RESULT' <<<"$out")"
+  local inserts
+  inserts=$(grep '^INSERTS' <<<"$out" | awk '{print $2}')
+  [[ $inserts == 0 ]] && inserts="-"
+  results+=("$(printf '| %-36s | %4s | %7s | %6s | %5s ms | %6s ms | %6s | %s |' "$name" "$conns" "$rps" "$inserts" "$p50" "$p99" "$errors" "$seed")")
 }
 
 echo "==> bench: wrk ${SECS}s per route"
 echo 'request = function() return wrk.format("GET", "/api/v2/products/prd_007") end' >"$WORK/get_product.lua"
-run "GET /api/v2/products/{id}" 64 "-" "$WORK/get_product.lua" "/api/v2/products/prd_007"
-run "GET /api/v2/wishlists/{id} (6 items)" 64 "-" "$WORK/get_wl.lua" "/api/v2/wishlists/$WL"
-run "POST /api/v2/wishlists/my/items" 32 "add from shared p50 28 / p99 112 ms" "$WORK/add.lua" "/api/v2/wishlists/my/items"
+ONLY=${BENCH_ONLY:-}
+[[ -z $ONLY || $ONLY == get ]] && run "GET /api/v2/products/{id}" 64 "-" "$WORK/get_product.lua" "/api/v2/products/prd_007"
+[[ -z $ONLY || $ONLY == get ]] && run "GET /api/v2/wishlists/{id} (6 items)" 64 "-" "$WORK/get_wl.lua" "/api/v2/wishlists/$WL"
+[[ -n ${BENCH_ADD_CONNS:-} ]] && run "POST my/items (c=$BENCH_ADD_CONNS)" "$BENCH_ADD_CONNS" "-" "$WORK/add.lua" "/api/v2/wishlists/my/items"
+[[ -z $ONLY || $ONLY == add ]] && run "POST /api/v2/wishlists/my/items" 32 "add from shared p50 28 / p99 112 ms" "$WORK/add.lua" "/api/v2/wishlists/my/items"
 
 RSS=$(awk '/VmHWM/ {print $2}' "/proc/$NODE_PID/status")
 echo
-echo "| route | conns | req/s | p50 | p99 | errors | seed figure |"
-echo "|---|---|---|---|---|---|---|"
+echo "| route | conns | req/s | 201s | p50 | p99 | errors | seed figure |"
+echo "|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${results[@]}"
 echo
 echo "node peak RSS: $((RSS / 1024)) MiB (VmHWM)"

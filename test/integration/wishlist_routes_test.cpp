@@ -154,6 +154,36 @@ BOOST_AUTO_TEST_CASE(create_add_read_remove) {
              == 0);
 }
 
+BOOST_AUTO_TEST_CASE(reads_show_current_product_data_after_an_update) {
+  auto admin = token_for(unique("usr_adm"), "Admin", "admin");
+  auto id = unique("prd_live");
+  auto put = [&](const char* price) {
+    return N().call("PUT", "/api/v2/admin/products/" + id,
+                    std::string{R"({"name":"Kettle","price":)"} + price
+                      + R"(,"currency":"USD","in_stock":true})",
+                    admin);
+  };
+  BOOST_REQUIRE_EQUAL(put("10.00").status, 200);
+  auto t = token_for(unique("usr_live"), "Live");
+  auto wl = create_wishlist(t);
+  BOOST_REQUIRE_EQUAL(N().call("POST", "/api/v2/wishlists/" + wl + "/items",
+                               R"({"product_id":")" + id + "\"}", t)
+                        .status,
+                      201);
+  BOOST_TEST(N().call("GET", "/api/v2/wishlists/" + wl, {}, t).body.find(
+               "\"price\":10.00")
+             != std::string::npos);
+  BOOST_REQUIRE_EQUAL(put("12.50").status, 200);
+  bool fresh = eventually(
+    [&] {
+      return N().call("GET", "/api/v2/wishlists/" + wl, {}, t).body.find(
+               "\"price\":12.50")
+             != std::string::npos;
+    },
+    std::chrono::seconds{2});
+  BOOST_TEST(fresh);
+}
+
 BOOST_AUTO_TEST_CASE(another_users_wishlist_is_hidden_or_forbidden) {
   auto owner = token_for(unique("usr_o"), "Owner");
   auto other = token_for(unique("usr_p"), "Other");
