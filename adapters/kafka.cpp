@@ -11,6 +11,9 @@
 
 #include "adapters/kafka.hpp"
 
+#include <atomic>
+#include <unistd.h>
+
 #include <librdkafka/rdkafka.h>
 
 #include <algorithm>
@@ -361,13 +364,10 @@ public:
     rd_kafka_destroy(rk_);
   }
 
-  bool open(const std::string& bootstrap, const std::string& group_id,
-            const std::vector<std::string>& topics, bool from_beginning,
-            const kafka_properties& extra, std::string& err) {
-    if (topics.empty()) {
-      err = "kafka consumer: no topics";
-      return false;
-    }
+  /// Creates the handle; the caller then subscribes or assigns.
+  bool make_handle(const std::string& bootstrap, const std::string& group_id,
+                   bool from_beginning, const kafka_properties& extra,
+                   std::string& err) {
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
     kafka_properties all{
       {"bootstrap.servers", bootstrap},
@@ -391,6 +391,18 @@ public:
       return false;
     }
     rd_kafka_poll_set_consumer(rk_);
+    return true;
+  }
+
+  bool open(const std::string& bootstrap, const std::string& group_id,
+            const std::vector<std::string>& topics, bool from_beginning,
+            const kafka_properties& extra, std::string& err) {
+    if (topics.empty()) {
+      err = "kafka consumer: no topics";
+      return false;
+    }
+    if (!make_handle(bootstrap, group_id, from_beginning, extra, err))
+      return false;
     auto* list = rd_kafka_topic_partition_list_new(static_cast<int>(topics.size()));
     for (auto& t : topics)
       rd_kafka_topic_partition_list_add(list, t.c_str(), RD_KAFKA_PARTITION_UA);
@@ -399,6 +411,48 @@ public:
     if (rc) {
       err = std::string{"subscribe: "} + rd_kafka_err2str(rc);
       return false; // destructor closes the handle
+    }
+    return true;
+  }
+
+  bool open_assigned(const std::string& bootstrap, const std::string& topic,
+                     const std::map<int32_t, int64_t>& start_offsets,
+                     const kafka_properties& extra, std::string& err) {
+    // librdkafka's consumer wants a group id even when it never joins.
+    static std::atomic<int> seq{0};
+    std::string group = "vantage-observer-" + std::to_string(::getpid()) + "-"
+                        + std::to_string(seq++);
+    if (!make_handle(bootstrap, group, true, extra, err))
+      return false;
+    const rd_kafka_metadata_t* md = nullptr;
+    auto* rkt = rd_kafka_topic_new(rk_, topic.c_str(), nullptr);
+    auto rc = rd_kafka_metadata(rk_, 0, rkt, &md, 5000);
+    rd_kafka_topic_destroy(rkt);
+    if (rc != RD_KAFKA_RESP_ERR_NO_ERROR || md->topic_cnt != 1
+        || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      err = "metadata for " + topic + ": "
+            + rd_kafka_err2str(rc != RD_KAFKA_RESP_ERR_NO_ERROR
+                                 ? rc
+                                 : (md->topic_cnt == 1 ? md->topics[0].err
+                                                       : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
+      if (md != nullptr)
+        rd_kafka_metadata_destroy(md);
+      return false;
+    }
+    auto partitions = md->topics[0].partition_cnt;
+    auto* list = rd_kafka_topic_partition_list_new(partitions);
+    for (int i = 0; i < partitions; ++i) {
+      auto id = md->topics[0].partitions[i].id;
+      auto at = start_offsets.find(id);
+      rd_kafka_topic_partition_list_add(list, topic.c_str(), id)->offset
+        = at != start_offsets.end() ? at->second : RD_KAFKA_OFFSET_BEGINNING;
+    }
+    rd_kafka_metadata_destroy(md);
+    rc = rd_kafka_assign(rk_, list);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      err = std::string{"assign: "} + rd_kafka_err2str(rc);
+      return false;
     }
     return true;
   }
@@ -485,6 +539,18 @@ kafka_producer::create(const std::string& bootstrap, std::string& err,
   if (!p->open(err))
     return nullptr;
   return p;
+}
+
+std::unique_ptr<kafka_consumer>
+kafka_consumer::create_at_offsets(const std::string& bootstrap,
+                                  const std::string& topic,
+                                  const std::map<int32_t, int64_t>& start_offsets,
+                                  std::string& err,
+                                  const kafka_properties& extra) {
+  auto c = std::make_unique<consumer_impl>();
+  if (!c->open_assigned(bootstrap, topic, start_offsets, extra, err))
+    return nullptr;
+  return c;
 }
 
 std::unique_ptr<kafka_consumer>

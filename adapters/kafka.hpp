@@ -96,6 +96,15 @@ public:
          const std::vector<std::string>& topics, bool from_beginning,
          std::string& err, const kafka_properties& extra = {});
 
+  /// Reads `topic` from explicit offsets without joining a group (so no
+  /// rebalance wait): `start_offsets` maps partition -> first offset to
+  /// read; partitions not in the map are read from the beginning. For
+  /// observers such as scenario replay; commit() is meaningless here.
+  static std::unique_ptr<kafka_consumer>
+  create_at_offsets(const std::string& bootstrap, const std::string& topic,
+                    const std::map<int32_t, int64_t>& start_offsets,
+                    std::string& err, const kafka_properties& extra = {});
+
   /// Returns up to `max_records`, waiting at most `timeout` for the first.
   virtual std::vector<consumed_record>
   poll(size_t max_records, std::chrono::milliseconds timeout)

@@ -516,7 +516,6 @@ struct scenario_run {
   std::ostream& out;
   std::string label;
   capture_store caps;
-  std::chrono::milliseconds advanced{0};
   int64_t started_wall_ms = wall_now_ms();
   /// topic -> partition -> high-water offset at scenario start.
   std::map<std::string, std::map<int32_t, int64_t>> high_water;
@@ -532,18 +531,29 @@ struct scenario_run {
   };
   std::map<std::string, topic_feed> feeds;
 
+  /// Topics some `expect_event` reads with `after_step: false`.
+  std::set<std::string> needs_history;
+
   void open_feed(const std::string& topic, topic_feed& feed) {
-    static std::atomic<int> group_seq{0};
-    std::string group = "vantage-replay-" + std::to_string(::getpid()) + "-"
-                        + std::to_string(wall_now_ms()) + "-"
-                        + std::to_string(group_seq++);
-    feed.consumer = kafka_consumer::create(target.kafka_bootstrap, group,
-                                           {topic}, true, feed.error);
+    // Read from the high-water marks taken at scenario start: no group join
+    // to wait for, and no backlog of older records to wade through. A topic
+    // whose history is wanted (or whose marks are unknown) starts at the
+    // beginning instead.
+    std::map<int32_t, int64_t> start;
+    auto hw = high_water.find(topic);
+    if (needs_history.count(topic) == 0 && hw != high_water.end())
+      start = hw->second;
+    feed.consumer = kafka_consumer::create_at_offsets(target.kafka_bootstrap,
+                                                      topic, start, feed.error);
   }
   replay_summary summary;
 
   scenario_run(replay_target& t, std::ostream& o, std::string l)
     : target(t), out(o), label(std::move(l)) {
+    // {{run_id}}: unique per replay, so ids a scenario invents (user subs,
+    // product ids) are fresh even on a database kept from earlier runs.
+    caps.set_string("run_id", std::to_string(started_wall_ms) + "_"
+                                + std::to_string(::getpid()));
   }
 
   void report(const std::string& step, const std::string& failure) {
@@ -691,7 +701,7 @@ struct scenario_run {
           exp_in = static_cast<int64_t>(as_double(e));
         // The node's clock may be virtual and already advanced by this
         // scenario: count the advances so the token is live "now" there.
-        int64_t now_s = (wall_now_ms() + advanced.count()) / 1000;
+        int64_t now_s = (wall_now_ms() + target.advanced.count()) / 1000;
         const char* env_secret = std::getenv("VANTAGE_JWT_SECRET");
         std::string secret = env_secret && *env_secret ? env_secret
                                                         : default_dev_jwt_secret;
@@ -868,7 +878,7 @@ struct scenario_run {
     } catch (const std::exception& e) {
       throw step_failure(std::string("clock advance failed: ") + e.what());
     }
-    advanced += d;
+    target.advanced += d;
   }
 
   void run_fault(const std::string& fault) {
@@ -1064,8 +1074,13 @@ struct scenario_run {
           && !simdjson::dom::object(s).at_key("expect_event").get(ev)
           && ev.type() == element_type::OBJECT
           && !simdjson::dom::object(ev).at_key("topic").get(t)
-          && t.type() == element_type::STRING)
+          && t.type() == element_type::STRING) {
         topics.insert(std::string(as_sv(t)));
+        element after;
+        if (!simdjson::dom::object(ev).at_key("after_step").get(after)
+            && after.type() == element_type::BOOL && !bool(after))
+          needs_history.insert(std::string(as_sv(t)));
+      }
     }
     record_high_water(topics);
     if (!target.kafka_bootstrap.empty())

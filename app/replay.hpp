@@ -19,6 +19,10 @@ struct replay_target {
   std::function<void(std::chrono::milliseconds)> advance_clock;
   /// Kafka bootstrap list for `expect_event` steps; empty = those steps fail.
   std::string kafka_bootstrap;
+  /// How far every scenario replayed against this target has advanced its
+  /// clock: the target's "now" is wall time plus this, and tokens are
+  /// minted against it (one node serves several scenario files).
+  std::chrono::milliseconds advanced{0};
 };
 
 struct replay_summary {
