@@ -42,11 +42,13 @@ size_t rendezvous_owner(const std::string& key,
 
 namespace {
 
-using steady = std::chrono::steady_clock;
+// Idle times are measured on the actor system's clock: real time in a node,
+// simulated time under CAF's test coordinator (deterministic tests).
+using time_point = caf::actor_clock::time_point;
 
 struct entity_slot {
   caf::actor handle;
-  steady::time_point last_used;
+  time_point last_used;
 };
 
 struct region_state {
@@ -69,7 +71,7 @@ struct region_state {
       counters->active.store(static_cast<int64_t>(entities.size()),
                              std::memory_order_relaxed);
     }
-    i->second.last_used = steady::now();
+    i->second.last_used = self->clock().now();
     return i->second.handle;
   }
 
@@ -85,8 +87,8 @@ struct region_state {
                            std::memory_order_relaxed);
   }
 
-  void passivate_idle() {
-    auto cutoff = steady::now() - opts.idle_timeout;
+  void passivate_idle(time_point now) {
+    auto cutoff = now - opts.idle_timeout;
     for (auto i = entities.begin(); i != entities.end();) {
       if (i->second.last_used < cutoff) {
         // Erase first: anything for this key from now on activates a fresh
@@ -115,6 +117,12 @@ caf::behavior region_actor(caf::stateful_actor<region_state>* self,
   self->set_down_handler([=](caf::down_msg& dm) {
     self->state.forget(dm.source);
   });
+  // Entities live exactly as long as their region.
+  self->set_exit_handler([=](caf::exit_msg& msg) {
+    for (auto& [key, slot] : self->state.entities)
+      caf::anon_send_exit(slot.handle, caf::exit_reason::user_shutdown);
+    self->quit(msg.reason);
+  });
   auto sweep_every = std::max(std::chrono::milliseconds{50},
                               st.opts.idle_timeout / 4);
   self->delayed_send(self, sweep_every, atom::tick_v);
@@ -128,7 +136,7 @@ caf::behavior region_actor(caf::stateful_actor<region_state>* self,
       return rp;
     },
     [=](atom::tick) {
-      self->state.passivate_idle();
+      self->state.passivate_idle(self->clock().now());
       self->delayed_send(self, sweep_every, atom::tick_v);
     },
     [=](atom::members) { return self->state.members; },

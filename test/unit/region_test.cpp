@@ -1,0 +1,122 @@
+#define BOOST_TEST_MODULE region_test
+#include <boost/test/unit_test.hpp>
+
+#include <map>
+#include <optional>
+
+#include "actors/region.hpp"
+#include "test/support/caf_fixture.hpp"
+
+using namespace vantage;
+using namespace vantage::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+using echo_actor = caf::typed_actor<caf::replies_to<atom::get>::with<product>,
+                                    caf::reacts_to<atom::stop>>;
+
+/// An entity that answers with its key and how many times it was asked.
+struct echo_state {
+  int asked = 0;
+  static inline const char* name = "echo";
+};
+
+echo_actor::behavior_type
+echo_impl(echo_actor::stateful_pointer<echo_state> self, std::string key) {
+  return {
+    [=](atom::get) {
+      ++self->state.asked;
+      return product{key, std::to_string(self->state.asked), 0, "USD", "",
+                     true};
+    },
+    [=](atom::stop) { self->quit(); },
+  };
+}
+
+struct region_fixture : caf_fixture {
+  std::shared_ptr<region_counters> counters
+    = std::make_shared<region_counters>();
+  caf::actor region = spawn_region(
+    sys, region_options{"echo", 100ms, "local"},
+    [](caf::local_actor* self, const std::string& key) {
+      return caf::actor_cast<caf::actor>(self->spawn(echo_impl, key));
+    },
+    counters);
+
+  ~region_fixture() {
+    caf::anon_send_exit(region, caf::exit_reason::user_shutdown);
+    run();
+  }
+
+  /// Asks entity `key` through the region and returns its answer; a
+  /// throwaway requester actor keeps everything on the test scheduler.
+  product get(const std::string& key) {
+    auto out = std::make_shared<std::optional<product>>();
+    auto target = region;
+    sys.spawn([=](caf::event_based_actor* self) {
+      self
+        ->request(target, caf::infinite,
+                  envelope{key, caf::make_message(atom::get_v)})
+        .then([=](product& p) { *out = p; });
+    });
+    run();
+    BOOST_REQUIRE_MESSAGE(out->has_value(), "no answer for " << key);
+    return **out;
+  }
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(rendezvous_owner_is_stable_and_spreads) {
+  std::vector<std::string> members{"node-a", "node-b", "node-c"};
+  std::map<size_t, int> per_member;
+  for (int i = 0; i < 3000; ++i) {
+    auto key = "wl_" + std::to_string(i);
+    auto owner = rendezvous_owner(key, members);
+    BOOST_TEST(owner == rendezvous_owner(key, members));
+    ++per_member[owner];
+  }
+  for (auto& [member, n] : per_member)
+    BOOST_TEST((n > 800 && n < 1200), "member " << member << " owns " << n);
+  // Removing a member moves only that member's keys.
+  std::vector<std::string> two{"node-a", "node-c"};
+  int moved = 0;
+  for (int i = 0; i < 3000; ++i) {
+    auto key = "wl_" + std::to_string(i);
+    auto before = members[rendezvous_owner(key, members)];
+    auto after = two[rendezvous_owner(key, two)];
+    if (before != "node-b")
+      moved += before != after;
+  }
+  BOOST_TEST(moved == 0);
+  BOOST_TEST(rendezvous_owner("x", {"only"}) == 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(activates_once_per_key_and_keeps_state,
+                        region_fixture) {
+  BOOST_TEST(get("a").name == "1");
+  BOOST_TEST(get("a").name == "2");
+  BOOST_TEST(get("b").name == "1");
+  BOOST_TEST(get("a").product_id == "a");
+  BOOST_TEST(counters->activations.load() == 2);
+  BOOST_TEST(counters->active.load() == 2);
+}
+
+BOOST_FIXTURE_TEST_CASE(passivates_idle_entities_and_reactivates_fresh,
+                        region_fixture) {
+  BOOST_TEST(get("a").name == "1");
+  BOOST_TEST(get("a").name == "2");
+  // Busy keys stay: touch "a" while time passes in small steps.
+  for (int i = 0; i < 5; ++i) {
+    advance(40ms);
+    get("a");
+  }
+  BOOST_TEST(counters->passivations.load() == 0);
+  advance(300ms);
+  BOOST_TEST(counters->passivations.load() == 1);
+  BOOST_TEST(counters->active.load() == 0);
+  // A new activation starts from (here: empty) storage again.
+  BOOST_TEST(get("a").name == "1");
+  BOOST_TEST(counters->activations.load() == 2);
+}
