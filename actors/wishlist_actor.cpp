@@ -31,34 +31,39 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vantage::wishlist_record)
 
 namespace vantage {
 
-std::string wishlist_event_json(const std::string& event_id,
-                                const std::string& event_type,
-                                const std::string& wishlist_id,
-                                const std::string& user_id,
-                                const std::string& product_id,
-                                const std::string& item_id, int item_count,
-                                int64_t now_ms) {
+pg_connection::statement
+wishlist_event(const std::string& event_type, const std::string& wishlist_id,
+               const std::string& user_id, const std::string& product_id,
+               const std::string& item_id, int item_count, int64_t now_ms) {
+  auto event_id = new_uuid();
   json_writer w;
   w.begin_object()
-    .key("event_id").value(event_id)
-    .key("event_type").value(event_type)
-    .key("wishlist_id").value(wishlist_id)
-    .key("user_id").value(user_id);
+      .key("event_id")
+      .value(event_id)
+      .key("event_type")
+      .value(event_type)
+      .key("wishlist_id")
+      .value(wishlist_id)
+      .key("user_id")
+      .value(user_id);
   w.key("product_id");
   product_id.empty() ? w.null() : w.value(product_id);
   w.key("wishlist_item_id");
   item_id.empty() ? w.null() : w.value(item_id);
-  w.key("item_count").value(item_count)
-    .key("timestamp").value(format_iso8601(now_ms))
-    .end_object();
-  return w.take();
+  w.key("item_count")
+      .value(item_count)
+      .key("timestamp")
+      .value(format_iso8601(now_ms))
+      .end_object();
+  return outbox_insert(event_id, events_topic, wishlist_id, events_schema,
+                       w.take(), now_ms);
 }
 
 caf::error wishlist_state::check_writer(const std::string& caller) const {
   if (!exists)
     return make_error(errc::wishlist_not_found,
                       "Wishlist " + wishlist_id
-                        + " does not exist or you do not have access");
+                          + " does not exist or you do not have access");
   if (caller != owner_id)
     return make_error(errc::forbidden, "You can only modify wishlists you own");
   return caf::none;
@@ -66,9 +71,8 @@ caf::error wishlist_state::check_writer(const std::string& caller) const {
 
 const wishlist_item*
 wishlist_state::find_product(const std::string& product_id) const {
-  auto i = std::find_if(items.begin(), items.end(), [&](auto& x) {
-    return x.product_id == product_id;
-  });
+  auto i = std::find_if(items.begin(), items.end(),
+                        [&](auto& x) { return x.product_id == product_id; });
   return i != items.end() ? &*i : nullptr;
 }
 
@@ -143,212 +147,198 @@ void reply_view(self_ptr self, caf::typed_response_promise<wishlist_view> rp) {
       if (--*pending == 0 && !*failed)
         rp.deliver(make_view(self->state));
     };
-    self
-      ->request(st.ctx.products, st.ctx.db_timeout,
-                envelope{product_id,
-                         caf::make_message(atom::get_v, atom::watch_v, me)})
-      .then(
-        [=](product& p) mutable {
-          self->state.products[p.product_id] = std::move(p);
-          finish();
-        },
-        [=](caf::error& err) mutable {
-          if (is(err, errc::not_found)) {
-            finish();
-            return;
-          }
-          if (!*failed) {
-            *failed = true;
-            rp.deliver(std::move(err));
-          }
-        });
+    self->request(st.ctx.products, st.ctx.db_timeout,
+                  envelope{product_id,
+                           caf::make_message(atom::get_v, atom::watch_v, me)})
+        .then(
+            [=](product& p) mutable {
+              self->state.products[p.product_id] = std::move(p);
+              finish();
+            },
+            [=](caf::error& err) mutable {
+              if (is(err, errc::not_found)) {
+                finish();
+                return;
+              }
+              if (!*failed) {
+                *failed = true;
+                rp.deliver(std::move(err));
+              }
+            });
   }
 }
 
 } // namespace
 
-wishlist_actor::behavior_type
-wishlist_actor_impl(self_ptr self, std::string wishlist_id,
-                    entity_context ctx) {
+wishlist_actor::behavior_type wishlist_actor_impl(self_ptr self,
+                                                  std::string wishlist_id,
+                                                  entity_context ctx) {
   self->state.ctx = std::move(ctx);
   self->state.wishlist_id = wishlist_id;
   // Activation: nothing else is processed until the state is loaded.
-  self
-    ->request(self->state.ctx.io, self->state.ctx.db_timeout,
-              make_db_task<wishlist_record>([wishlist_id](pg_connection& c) {
-                return load_wishlist(c, wishlist_id);
-              }))
-    .await(
-      [=](wishlist_record& rec) {
-        auto& st = self->state;
-        st.exists = rec.exists;
-        st.owner_id = std::move(rec.owner_id);
-        st.title = std::move(rec.title);
-        st.created_at = rec.created_at;
-        st.items = std::move(rec.items);
-      },
-      [=](caf::error& err) { self->quit(std::move(err)); });
+  self->request(self->state.ctx.io, self->state.ctx.db_timeout,
+                make_db_task<wishlist_record>([wishlist_id](pg_connection& c) {
+                  return load_wishlist(c, wishlist_id);
+                }))
+      .await(
+          [=](wishlist_record& rec) {
+            auto& st = self->state;
+            st.exists = rec.exists;
+            st.owner_id = std::move(rec.owner_id);
+            st.title = std::move(rec.title);
+            st.created_at = rec.created_at;
+            st.items = std::move(rec.items);
+          },
+          [=](caf::error& err) { self->quit(std::move(err)); });
   return {
-    [=](atom::get, const std::string& caller)
-      -> caf::result<wishlist_view> {
-      auto& st = self->state;
-      // A reader learns nothing about lists that are not theirs.
-      if (!st.exists || caller != st.owner_id)
-        return make_error(errc::wishlist_not_found,
-                          "Wishlist " + st.wishlist_id
-                            + " does not exist or you do not have access");
-      auto rp = self->make_response_promise<wishlist_view>();
-      reply_view(self, rp);
-      return rp;
-    },
-    [=](atom::create, const std::string& owner,
-        const std::string& title) -> caf::result<wishlist_view> {
-      auto& st = self->state;
-      if (st.exists)
-        return make_error(errc::conflict, "wishlist already exists");
-      auto rp = self->make_response_promise<wishlist_view>();
-      auto now = st.ctx.clock->now_ms();
-      auto id = st.wishlist_id;
-      self
-        ->request(st.ctx.io, st.ctx.db_timeout,
-                  make_db_task<bool>([=](pg_connection& c)
-                                       -> caf::expected<bool> {
-                    auto ev = new_uuid();
-                    c.exec_atomic(
-                      {{"wl_insert",
-                        "INSERT INTO wishlists(id, owner_id, title,"
-                        " created_at, updated_at) VALUES ($1, $2, $3,"
-                        " to_timestamp($4::bigint / 1000.0),"
-                        " to_timestamp($4::bigint / 1000.0))",
-                        {id, owner, title, std::to_string(now)}},
-                       outbox_insert(ev, events_topic, id, events_schema,
-                                     wishlist_event_json(ev, "wishlist_created",
-                                                         id, owner, "", "", 0,
-                                                         now),
-                                     now)});
-                    return true;
-                  }))
-        .await(
-          [=](bool) mutable {
-            auto& st = self->state;
-            st.exists = true;
-            st.owner_id = owner;
-            st.title = title;
-            st.created_at = now;
-            caf::anon_send(st.ctx.relay, atom::wake_v);
-            rp.deliver(wishlist_view{st.wishlist_id, owner, title, now, {}});
-          },
-          [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
-      return rp;
-    },
-    [=](atom::add, const std::string& caller,
-        const std::string& product_id) -> caf::result<item_added> {
-      auto& st = self->state;
-      if (auto err = st.check_writer(caller))
-        return err;
-      if (auto* existing = st.find_product(product_id))
-        return item_added{st.wishlist_id, *existing, false};
-      auto rp = self->make_response_promise<item_added>();
-      auto now = st.ctx.clock->now_ms();
-      wishlist_item item{new_id("wli_"), product_id, now};
-      auto id = st.wishlist_id;
-      auto count = static_cast<int>(st.items.size()) + 1;
-      self
-        ->request(st.ctx.io, st.ctx.db_timeout,
-                  make_db_task<bool>([=](pg_connection& c)
-                                       -> caf::expected<bool> {
-                    try {
-                      auto ev = new_uuid();
+      [=](atom::get, const std::string& caller) -> caf::result<wishlist_view> {
+        auto& st = self->state;
+        // A reader learns nothing about lists that are not theirs.
+        if (!st.exists || caller != st.owner_id)
+          return make_error(errc::wishlist_not_found,
+                            "Wishlist " + st.wishlist_id
+                                + " does not exist or you do not have access");
+        auto rp = self->make_response_promise<wishlist_view>();
+        reply_view(self, rp);
+        return rp;
+      },
+      [=](atom::create, const std::string& owner,
+          const std::string& title) -> caf::result<wishlist_view> {
+        auto& st = self->state;
+        if (st.exists)
+          return make_error(errc::conflict, "wishlist already exists");
+        auto rp = self->make_response_promise<wishlist_view>();
+        auto now = st.ctx.clock->now_ms();
+        auto id = st.wishlist_id;
+        self->request(st.ctx.io, st.ctx.db_timeout,
+                      make_db_task<bool>(
+                          [=](pg_connection& c) -> caf::expected<bool> {
+                            c.exec_atomic(
+                                {{"wl_insert",
+                                  "INSERT INTO wishlists(id, owner_id, title,"
+                                  " created_at, updated_at) VALUES ($1, $2, $3,"
+                                  " to_timestamp($4::bigint / 1000.0),"
+                                  " to_timestamp($4::bigint / 1000.0))",
+                                  {id, owner, title, std::to_string(now)}},
+                                 wishlist_event("wishlist_created", id, owner,
+                                                "", "", 0, now)});
+                            return true;
+                          }))
+            .await(
+                [=](bool) mutable {
+                  auto& st = self->state;
+                  st.exists = true;
+                  st.owner_id = owner;
+                  st.title = title;
+                  st.created_at = now;
+                  caf::anon_send(st.ctx.relay, atom::wake_v);
+                  rp.deliver(
+                      wishlist_view{st.wishlist_id, owner, title, now, {}});
+                },
+                [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        return rp;
+      },
+      [=](atom::add, const std::string& caller,
+          const std::string& product_id) -> caf::result<item_added> {
+        auto& st = self->state;
+        if (auto err = st.check_writer(caller))
+          return err;
+        if (auto* existing = st.find_product(product_id))
+          return item_added{st.wishlist_id, *existing, false};
+        auto rp = self->make_response_promise<item_added>();
+        auto now = st.ctx.clock->now_ms();
+        wishlist_item item{new_id("wli_"), product_id, now};
+        auto id = st.wishlist_id;
+        auto count = static_cast<int>(st.items.size()) + 1;
+        self->request(
+                st.ctx.io, st.ctx.db_timeout,
+                make_db_task<bool>(
+                    [=](pg_connection& c) -> caf::expected<bool> {
+                      try {
+                        c.exec_atomic(
+                            {{"wli_insert",
+                              "INSERT INTO wishlist_items(id, wishlist_id,"
+                              " product_id, added_at) VALUES ($1, $2, $3,"
+                              " to_timestamp($4::bigint / 1000.0))",
+                              {item.wishlist_item_id, id, product_id,
+                               std::to_string(now)}},
+                             touch_wishlist(id, now),
+                             wishlist_event("wishlist_item_added", id, caller,
+                                            product_id, item.wishlist_item_id,
+                                            count, now)});
+                      } catch (const pg_error& e) {
+                        if (e.sqlstate == "23503")
+                          return make_error(errc::not_found,
+                                            "Product " + product_id
+                                                + " does not exist");
+                        throw;
+                      }
+                      return true;
+                    }))
+            .await(
+                [=](bool) mutable {
+                  auto& st = self->state;
+                  st.items.push_back(item);
+                  caf::anon_send(st.ctx.relay, atom::wake_v);
+                  rp.deliver(item_added{st.wishlist_id, item, true});
+                },
+                [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        return rp;
+      },
+      [=](atom::remove, const std::string& caller,
+          const std::string& item_id) -> caf::result<atom::ok> {
+        auto& st = self->state;
+        if (auto err = st.check_writer(caller))
+          return err;
+        auto i = std::find_if(st.items.begin(), st.items.end(), [&](auto& x) {
+          return x.wishlist_item_id == item_id;
+        });
+        if (i == st.items.end())
+          return make_error(errc::not_found,
+                            "Item " + item_id + " is not on this wishlist");
+        auto rp = self->make_response_promise<atom::ok>();
+        auto now = st.ctx.clock->now_ms();
+        auto id = st.wishlist_id;
+        auto product_id = i->product_id;
+        auto count = static_cast<int>(st.items.size()) - 1;
+        self->request(
+                st.ctx.io, st.ctx.db_timeout,
+                make_db_task<bool>(
+                    [=](pg_connection& c) -> caf::expected<bool> {
                       c.exec_atomic(
-                        {{"wli_insert",
-                          "INSERT INTO wishlist_items(id, wishlist_id,"
-                          " product_id, added_at) VALUES ($1, $2, $3,"
-                          " to_timestamp($4::bigint / 1000.0))",
-                          {item.wishlist_item_id, id, product_id,
-                           std::to_string(now)}},
-                         touch_wishlist(id, now),
-                         outbox_insert(ev, events_topic, id, events_schema,
-                                       wishlist_event_json(
-                                         ev, "wishlist_item_added", id, caller,
-                                         product_id, item.wishlist_item_id,
-                                         count, now),
-                                       now)});
-                    } catch (const pg_error& e) {
-                      if (e.sqlstate == "23503")
-                        return make_error(errc::not_found,
-                                          "Product " + product_id
-                                            + " does not exist");
-                      throw;
-                    }
-                    return true;
-                  }))
-        .await(
-          [=](bool) mutable {
-            auto& st = self->state;
-            st.items.push_back(item);
-            caf::anon_send(st.ctx.relay, atom::wake_v);
-            rp.deliver(item_added{st.wishlist_id, item, true});
-          },
-          [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
-      return rp;
-    },
-    [=](atom::remove, const std::string& caller,
-        const std::string& item_id) -> caf::result<atom::ok> {
-      auto& st = self->state;
-      if (auto err = st.check_writer(caller))
-        return err;
-      auto i = std::find_if(st.items.begin(), st.items.end(), [&](auto& x) {
-        return x.wishlist_item_id == item_id;
-      });
-      if (i == st.items.end())
-        return make_error(errc::not_found,
-                          "Item " + item_id + " is not on this wishlist");
-      auto rp = self->make_response_promise<atom::ok>();
-      auto now = st.ctx.clock->now_ms();
-      auto id = st.wishlist_id;
-      auto product_id = i->product_id;
-      auto count = static_cast<int>(st.items.size()) - 1;
-      self
-        ->request(st.ctx.io, st.ctx.db_timeout,
-                  make_db_task<bool>([=](pg_connection& c)
-                                       -> caf::expected<bool> {
-                    auto ev = new_uuid();
-                    c.exec_atomic(
-                      {{"wli_delete",
-                        "DELETE FROM wishlist_items"
-                        " WHERE id = $1 AND wishlist_id = $2",
-                        {item_id, id}},
-                       touch_wishlist(id, now),
-                       outbox_insert(ev, events_topic, id, events_schema,
-                                     wishlist_event_json(
-                                       ev, "wishlist_item_removed", id, caller,
-                                       product_id, item_id, count, now),
-                                     now)});
-                    return true;
-                  }))
-        .await(
-          [=](bool) mutable {
-            auto& items = self->state.items;
-            items.erase(std::remove_if(items.begin(), items.end(),
-                                       [&](auto& x) {
-                                         return x.wishlist_item_id == item_id;
-                                       }),
-                        items.end());
-            caf::anon_send(self->state.ctx.relay, atom::wake_v);
-            rp.deliver(atom::ok_v);
-          },
-          [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
-      return rp;
-    },
-    [=](atom::update, product& p) {
-      auto i = self->state.products.find(p.product_id);
-      if (i != self->state.products.end())
-        i->second = std::move(p);
-    },
-    [=](atom::evict, const std::string& product_id) {
-      self->state.products.erase(product_id);
-    },
-    [=](atom::stop) { self->quit(); },
+                          {{"wli_delete",
+                            "DELETE FROM wishlist_items"
+                            " WHERE id = $1 AND wishlist_id = $2",
+                            {item_id, id}},
+                           touch_wishlist(id, now),
+                           wishlist_event("wishlist_item_removed", id, caller,
+                                          product_id, item_id, count, now)});
+                      return true;
+                    }))
+            .await(
+                [=](bool) mutable {
+                  auto& items = self->state.items;
+                  items.erase(std::remove_if(items.begin(), items.end(),
+                                             [&](auto& x) {
+                                               return x.wishlist_item_id
+                                                      == item_id;
+                                             }),
+                              items.end());
+                  caf::anon_send(self->state.ctx.relay, atom::wake_v);
+                  rp.deliver(atom::ok_v);
+                },
+                [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        return rp;
+      },
+      [=](atom::update, product& p) {
+        auto i = self->state.products.find(p.product_id);
+        if (i != self->state.products.end())
+          i->second = std::move(p);
+      },
+      [=](atom::evict, const std::string& product_id) {
+        self->state.products.erase(product_id);
+      },
+      [=](atom::stop) { self->quit(); },
   };
 }
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "actors/entity_context.hpp"
+#include "adapters/pg.hpp"
 #include "messages/interfaces.hpp"
 
 namespace vantage {
@@ -35,13 +36,15 @@ wishlist_actor::behavior_type
 wishlist_actor_impl(wishlist_actor::stateful_pointer<wishlist_state> self,
                     std::string wishlist_id, entity_context ctx);
 
-/// Builds a wishlist event payload (schemas/avro/wishlist_event.avsc).
-std::string wishlist_event_json(const std::string& event_id,
-                                const std::string& event_type,
-                                const std::string& wishlist_id,
-                                const std::string& user_id,
-                                const std::string& product_id,
-                                const std::string& item_id, int item_count,
-                                int64_t now_ms);
+/// The outbox row of one wishlist event (schemas/avro/wishlist_event.avsc,
+/// topic wishlist.events, keyed by wishlist id) with a fresh event id; put
+/// it in the same atomic batch as the change it reports. Empty product or
+/// item ids encode as null.
+pg_connection::statement wishlist_event(const std::string& event_type,
+                                        const std::string& wishlist_id,
+                                        const std::string& user_id,
+                                        const std::string& product_id,
+                                        const std::string& item_id,
+                                        int item_count, int64_t now_ms);
 
 } // namespace vantage

@@ -14,6 +14,7 @@
 // does not know are ignored.
 
 #include "adapters/avro.hpp"
+#include "adapters/json.hpp"
 
 #include <simdjson.h>
 
@@ -58,27 +59,7 @@ uint64_t rabin64(std::string_view data) {
 // -- JSON output helpers ------------------------------------------------------
 
 void json_escape(std::string& out, std::string_view s) {
-  out += '"';
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += '"';
+  out += json_quote(s);
 }
 
 void json_double(std::string& out, double d, int digits) {

@@ -12,6 +12,16 @@ namespace vantage {
 /// become U+FFFD.
 void json_escape_to(std::string& out, std::string_view s);
 
+/// `s` as a JSON string literal, quotes included.
+inline std::string json_quote(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  out += '"';
+  json_escape_to(out, s);
+  out += '"';
+  return out;
+}
+
 /// Streaming JSON writer that manages commas itself.
 ///
 /// Inside an object, call `key()` before each value (or begin_object /

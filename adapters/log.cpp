@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "adapters/clock.hpp"
+#include "adapters/json.hpp"
 
 namespace vantage {
 
@@ -25,23 +26,7 @@ const char* level_name(log_level l) {
 }
 
 void escape_into(std::string& out, std::string_view s) {
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
+  json_escape_to(out, s);
 }
 
 } // namespace

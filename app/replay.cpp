@@ -35,6 +35,8 @@
 #include <librdkafka/rdkafka.h>
 #include <simdjson.h>
 
+#include "adapters/json.hpp"
+
 #include "adapters/avro.hpp"
 #include "adapters/kafka.hpp"
 #include "adapters/topics.hpp"
@@ -53,30 +55,7 @@ using simdjson::dom::element;
 using simdjson::dom::element_type;
 
 std::string quote(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + 2);
-  out += '"';
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += '"';
-  return out;
+  return json_quote(s);
 }
 
 std::string lower(std::string_view s) {
