@@ -91,7 +91,8 @@ void pg_connection::ensure_connected() {
     return;
   reset();
   auto timeout_s = std::to_string(std::max(1, (timeout_ms_ + 999) / 1000));
-  auto statement_timeout = "-c statement_timeout=" + std::to_string(timeout_ms_);
+  auto statement_timeout = "-c statement_timeout=" + std::to_string(timeout_ms_)
+                           + " -c client_min_messages=warning";
   const char* keys[] = {"dbname", "connect_timeout", "options",
                         "application_name", nullptr};
   const char* vals[] = {url_.c_str(), timeout_s.c_str(),
