@@ -1,5 +1,7 @@
 #include "app/demo_catalog.hpp"
 
+#include "adapters/files.hpp"
+
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -269,19 +271,8 @@ bool write_demo_images(const std::string& dir, std::string& err) {
       return false;
     }
     std::string path = dir + "/" + id + ".png";
-    std::string tmp = path + ".tmp";
-    FILE* f = std::fopen(tmp.c_str(), "wb");
-    if (!f) {
-      err = "cannot open " + tmp + ": " + std::strerror(errno);
+    if (!write_file_atomically(path, png, err))
       return false;
-    }
-    bool ok = std::fwrite(png.data(), 1, png.size(), f) == png.size();
-    ok = (std::fclose(f) == 0) && ok;
-    if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-      err = "cannot write " + path + ": " + std::strerror(errno);
-      std::remove(tmp.c_str());
-      return false;
-    }
   }
   return true;
 }

@@ -20,6 +20,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include "adapters/topics.hpp"
+#include "adapters/files.hpp"
 #include "app/commands.hpp"
 
 namespace {
@@ -46,25 +47,6 @@ int usage() {
   return 2;
 }
 
-bool write_atomically(const std::string& path, const std::string& content,
-                      std::string& err) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  FILE* f = std::fopen(tmp.c_str(), "w");
-  if (!f) {
-    err = "cannot open " + tmp + ": " + std::strerror(errno);
-    return false;
-  }
-  bool ok = std::fwrite(content.data(), 1, content.size(), f) == content.size();
-  ok = (std::fflush(f) == 0) && ok;
-  ok = (::fsync(::fileno(f)) == 0) && ok;
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    err = "cannot write " + path + ": " + std::strerror(errno);
-    std::remove(tmp.c_str());
-    return false;
-  }
-  return true;
-}
 
 void set_brokers(rd_kafka_mock_cluster_t* mc, int n, bool up) {
   for (int32_t id = 1; id <= n; ++id) {
@@ -153,7 +135,7 @@ int vantage::kafka_mock_main(int argc, char** argv) {
 
   std::string bootstraps = rd_kafka_mock_cluster_bootstraps(mc);
   std::string err;
-  if (rc == 0 && !write_atomically(bootstrap_file, bootstraps + "\n", err)) {
+  if (rc == 0 && !write_file_atomically(bootstrap_file, bootstraps + "\n", err)) {
     std::fprintf(stderr, "kafka: %s\n", err.c_str());
     rc = 1;
   }

@@ -13,6 +13,7 @@
 
 #include <simdjson.h>
 
+#include "adapters/files.hpp"
 #include "adapters/json.hpp"
 
 namespace vantage {
@@ -350,19 +351,11 @@ struct traffic_recorder::state {
 
   void write() {
     std::string doc = document();
-    std::string tmp = path + ".tmp";
-    std::FILE* f = std::fopen(tmp.c_str(), "wb");
-    bool ok = f != nullptr;
-    if (ok) {
-      ok = std::fwrite(doc.data(), 1, doc.size(), f) == doc.size();
-      ok = std::fflush(f) == 0 && ok;
-      ok = std::fclose(f) == 0 && ok;
-    }
-    if (ok)
-      ok = std::rename(tmp.c_str(), path.c_str()) == 0;
+    std::string err;
+    bool ok = write_file_atomically(path, doc, err);
     if (!ok && !warned) {
       warned = true;
-      std::cerr << "recorder: cannot write " << path << "\n";
+      std::cerr << "recorder: " << err << "\n";
     }
   }
 };
