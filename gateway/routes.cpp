@@ -113,14 +113,12 @@ std::string item_added_json(const item_added& a) {
 }
 
 /// A path id that cannot exist answers like an unknown one.
-const std::string& path_id(request_scope& rq, size_t index, int status,
-                           const char* code, const char* what) {
-  const auto& id = rq.req.matches[index].str();
-  thread_local std::string held;
-  held = id;
-  if (!plausible_id(held))
+std::string path_id(request_scope& rq, size_t index, int status,
+                    const char* code, const char* what) {
+  auto id = rq.req.matches[index].str();
+  if (!plausible_id(id))
     fail(status, code, std::string{what} + " does not exist");
-  return held;
+  return id;
 }
 
 template <class T>
