@@ -5,7 +5,9 @@
 
 #include <caf/all.hpp>
 
+#include "actors/outbox_relay_actor.hpp"
 #include "adapters/clock.hpp"
+#include "messages/type_ids.hpp"
 
 namespace vantage {
 
@@ -15,11 +17,19 @@ namespace vantage {
 struct entity_context {
   caf::actor io;
   caf::actor relay;
+  std::shared_ptr<relay_status> relay_state;
   caf::actor products;
   caf::actor wishlists;
   caf::actor users;
   std::shared_ptr<const clock_source> clock;
   std::chrono::milliseconds db_timeout{2000};
 };
+
+/// Tells the relay that events were committed. Under load one message
+/// covers many commits: it is sent only when none is already pending.
+inline void wake_relay(const entity_context& ctx) {
+  if (!ctx.relay_state || !ctx.relay_state->wake_pending.exchange(true))
+    caf::anon_send(ctx.relay, atom::wake_v);
+}
 
 } // namespace vantage

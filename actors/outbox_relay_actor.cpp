@@ -205,6 +205,8 @@ caf::behavior relay_actor(caf::stateful_actor<relay_state>* self,
     },
     [=](caf::atom_constant<caf::atom("drain")>) {
       self->state.drain_scheduled = false;
+      // Commits from now on need a new wake-up; earlier ones are in this round.
+      self->state.status->wake_pending = false;
       self->state.drain();
     },
     [=](atom::tick) {

@@ -27,6 +27,9 @@ struct relay_status {
   std::atomic<int64_t> failed_rounds{0};
   std::atomic<int64_t> pending{0};
   std::atomic<int64_t> dead_lettered{0};
+  /// A wake-up is on its way to the relay: writers need not send another
+  /// (see wake_relay). The relay clears it when its round starts.
+  std::atomic<bool> wake_pending{false};
 };
 
 /// Spawns the outbox relay as a detached actor with its own PostgreSQL

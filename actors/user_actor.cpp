@@ -128,7 +128,7 @@ user_actor_impl(user_actor::stateful_pointer<user_state> self,
             .await(
                 [=](bool) mutable {
                   self->state.default_wishlist_id = wl;
-                  caf::anon_send(self->state.ctx.relay, atom::wake_v);
+                  wake_relay(self->state.ctx);
                   forward(wl);
                 },
                 [=](caf::error& err) mutable { rp.deliver(std::move(err)); });

@@ -231,7 +231,7 @@ wishlist_actor::behavior_type wishlist_actor_impl(self_ptr self,
                   st.owner_id = owner;
                   st.title = title;
                   st.created_at = now;
-                  caf::anon_send(st.ctx.relay, atom::wake_v);
+                  wake_relay(st.ctx);
                   rp.deliver(
                       wishlist_view{st.wishlist_id, owner, title, now, {}});
                 },
@@ -279,7 +279,7 @@ wishlist_actor::behavior_type wishlist_actor_impl(self_ptr self,
                 [=](bool) mutable {
                   auto& st = self->state;
                   st.items.push_back(item);
-                  caf::anon_send(st.ctx.relay, atom::wake_v);
+                  wake_relay(st.ctx);
                   rp.deliver(item_added{st.wishlist_id, item, true});
                 },
                 [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
@@ -324,7 +324,7 @@ wishlist_actor::behavior_type wishlist_actor_impl(self_ptr self,
                                                       == item_id;
                                              }),
                               items.end());
-                  caf::anon_send(self->state.ctx.relay, atom::wake_v);
+                  wake_relay(self->state.ctx);
                   rp.deliver(atom::ok_v);
                 },
                 [=](caf::error& err) mutable { rp.deliver(std::move(err)); });

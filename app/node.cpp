@@ -85,6 +85,7 @@ public:
     entity_context ctx;
     ctx.io = io_;
     ctx.relay = relay_;
+    ctx.relay_state = relay_status_;
     ctx.clock = clock_;
     ctx.db_timeout = std::chrono::milliseconds{opts_.pg_timeout_ms};
     auto idle = std::chrono::milliseconds{opts_.idle_timeout_s * 1000LL};
