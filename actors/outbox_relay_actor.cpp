@@ -53,15 +53,19 @@ struct relay_state {
     return i->second.get();
   }
 
+  /// Bootstrap list the producer was made with.
+  std::string bootstrap;
+
   bool ensure_producer() {
     if (producer)
       return true;
-    if (opts.kafka_bootstrap.empty()) {
+    bootstrap = opts.kafka_bootstrap ? opts.kafka_bootstrap() : std::string{};
+    if (bootstrap.empty()) {
       log_throttled("no Kafka bootstrap configured; events wait in outbox");
       return false;
     }
     std::string err;
-    producer = kafka_producer::create(opts.kafka_bootstrap, err);
+    producer = kafka_producer::create(bootstrap, err);
     if (!producer)
       log_throttled("kafka producer: " + err);
     return producer != nullptr;
@@ -161,6 +165,7 @@ struct relay_state {
         status->kafka_ok = false;
         status->failed_rounds += 1;
         log_throttled("kafka delivery failed, will retry: " + last_err);
+        rediscover();
         return -1;
       }
       status->kafka_ok = true;
@@ -169,6 +174,19 @@ struct relay_state {
       c.rollback();
       log_throttled(std::string{"postgres: "} + e.what());
       return -1;
+    }
+  }
+
+  /// After a failed round: if the cluster now lives elsewhere (an embedded
+  /// cluster restarted on new ports), start over with a new producer.
+  void rediscover() {
+    if (!opts.kafka_bootstrap)
+      return;
+    auto now = opts.kafka_bootstrap();
+    if (!now.empty() && now != bootstrap) {
+      log_event(log_level::info, "outbox_relay",
+                "kafka bootstrap changed; reconnecting to " + now);
+      producer.reset();
     }
   }
 
@@ -213,9 +231,12 @@ caf::behavior relay_actor(caf::stateful_actor<relay_state>* self,
       auto& st = self->state;
       st.drain();
       // Idle rounds say nothing about Kafka; probe it so /healthz is true.
-      if (st.status->pending == 0 && st.ensure_producer())
+      if (st.status->pending == 0 && st.ensure_producer()) {
         st.status->kafka_ok
           = st.producer->reachable(std::chrono::milliseconds{500});
+        if (!st.status->kafka_ok)
+          st.rediscover();
+      }
       self->delayed_send(self, period, atom::tick_v);
     },
   };

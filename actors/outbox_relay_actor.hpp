@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -12,7 +13,9 @@ namespace vantage {
 struct relay_options {
   std::string database_url;
   int db_timeout_ms = 2000;
-  std::string kafka_bootstrap;
+  /// Returns the current bootstrap list; asked again after a failed round,
+  /// and a changed answer replaces the producer (a restarted cluster).
+  std::function<std::string()> kafka_bootstrap;
   int poll_ms = 200;
   int batch = 500;
   /// How long one round waits for delivery reports before retrying later.

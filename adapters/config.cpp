@@ -39,6 +39,7 @@ node_options node_options::from_env() {
   o.redis_url = env_or("VANTAGE_REDIS_URL", o.redis_url);
   o.data_dir = env_or("VANTAGE_DATA_DIR", o.data_dir);
   o.kafka_bootstrap = env_or("KAFKA_BOOTSTRAP_SERVERS", "");
+  o.kafka_bootstrap_from_file = !env_or("VANTAGE_KAFKA_BOOTSTRAP_FILE", "").empty();
   o.kafka_bootstrap_file = env_or("VANTAGE_KAFKA_BOOTSTRAP_FILE",
                                   o.data_dir + "/kafka.bootstrap");
   o.outbox_poll_ms = env_int("VANTAGE_OUTBOX_POLL_MS", o.outbox_poll_ms);
@@ -58,7 +59,7 @@ node_options node_options::from_env() {
 }
 
 std::string node_options::resolve_kafka_bootstrap() const {
-  if (!kafka_bootstrap.empty())
+  if (!kafka_bootstrap.empty() && !kafka_bootstrap_from_file)
     return kafka_bootstrap;
   std::ifstream in{kafka_bootstrap_file};
   std::string line;

@@ -29,11 +29,15 @@ struct node_options {
   int pg_timeout_ms = 2000;
   /// VANTAGE_REDIS_URL (redis://127.0.0.1:56379).
   std::string redis_url = "redis://127.0.0.1:56379";
-  /// KAFKA_BOOTSTRAP_SERVERS; when unset, VANTAGE_KAFKA_BOOTSTRAP_FILE
-  /// (written by the embedded cluster) is read.
+  /// KAFKA_BOOTSTRAP_SERVERS: a fixed bootstrap list (a real cluster).
   std::string kafka_bootstrap;
-  /// VANTAGE_KAFKA_BOOTSTRAP_FILE ($VANTAGE_DATA_DIR/kafka.bootstrap).
+  /// VANTAGE_KAFKA_BOOTSTRAP_FILE ($VANTAGE_DATA_DIR/kafka.bootstrap): the
+  /// embedded cluster writes its list here. When this variable is set it
+  /// wins over KAFKA_BOOTSTRAP_SERVERS and is re-read whenever the cluster
+  /// becomes unreachable, so a restarted embedded cluster (new ports) is
+  /// found again without restarting the node.
   std::string kafka_bootstrap_file;
+  bool kafka_bootstrap_from_file = false;
   /// VANTAGE_OUTBOX_POLL_MS (200): relay wake-up when nothing signalled it.
   int outbox_poll_ms = 200;
   /// VANTAGE_OUTBOX_BATCH (500): events per relay round.
@@ -64,7 +68,9 @@ struct node_options {
   /// Reads the environment over the defaults.
   static node_options from_env();
 
-  /// The Kafka bootstrap list: kafka_bootstrap, else the file's content.
+  /// The Kafka bootstrap list now: the file's content when
+  /// VANTAGE_KAFKA_BOOTSTRAP_FILE was set or KAFKA_BOOTSTRAP_SERVERS was
+  /// not, else KAFKA_BOOTSTRAP_SERVERS.
   std::string resolve_kafka_bootstrap() const;
 };
 

@@ -79,8 +79,8 @@ public:
     relay_ = spawn_outbox_relay(
       sys_,
       relay_options{opts_.database_url, opts_.pg_timeout_ms,
-                    opts_.resolve_kafka_bootstrap(), opts_.outbox_poll_ms,
-                    opts_.outbox_batch, 15000},
+                    [opts = opts_] { return opts.resolve_kafka_bootstrap(); },
+                    opts_.outbox_poll_ms, opts_.outbox_batch, 15000},
       relay_status_);
     entity_context ctx;
     ctx.io = io_;

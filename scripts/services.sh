@@ -6,7 +6,7 @@
 #   scripts/services.sh stop   PROFILE   stop what start started, by pid
 #   scripts/services.sh status PROFILE   show each service (exit 3 if one is down)
 #   scripts/services.sh env    PROFILE   print `export` lines for the node/tests
-#   scripts/services.sh stop-postgres|start-postgres|stop-redis|start-redis PROFILE
+#   scripts/services.sh stop-postgres|start-postgres|stop-redis|start-redis|stop-kafka|start-kafka PROFILE
 #                                        one service alone (fault-injection tests)
 #
 # Each profile has its own data folder var/PROFILE/ and ports, so `make test`
@@ -26,7 +26,7 @@ log() { echo "services[$PROFILE]: $*" >&2; }
 die() { echo "services[${PROFILE:-?}]: error: $*" >&2; exit 1; }
 
 usage() {
-  echo "usage: $0 start|stop|status|env|start-postgres|stop-postgres|start-redis|stop-redis run|test" >&2
+  echo "usage: $0 start|stop|status|env|start-postgres|stop-postgres|start-redis|stop-redis|start-kafka|stop-kafka run|test" >&2
   exit 2
 }
 
@@ -367,8 +367,8 @@ prepare_dirs() {
 }
 
 print_env() {
-  local bootstrap=$EXTERNAL_KAFKA pid_file=$KAFKA_PID
-  [[ -z $EXTERNAL_KAFKA ]] || pid_file=
+  local bootstrap=$EXTERNAL_KAFKA pid_file=$KAFKA_PID bootstrap_file=$KAFKA_BOOTSTRAP_FILE
+  [[ -z $EXTERNAL_KAFKA ]] || { pid_file=; bootstrap_file=; }
   if [[ -z $bootstrap ]]; then
     if [[ -s $KAFKA_BOOTSTRAP_FILE ]]; then
       bootstrap=$(head -n1 "$KAFKA_BOOTSTRAP_FILE")
@@ -386,6 +386,7 @@ print_env() {
     VANTAGE_REDIS_URL "redis://127.0.0.1:$REDIS_PORT"
     KAFKA_BOOTSTRAP_SERVERS "$bootstrap"
     VANTAGE_KAFKA_PID_FILE "$pid_file"
+    VANTAGE_KAFKA_BOOTSTRAP_FILE "$bootstrap_file"
     VANTAGE_CATALOG_DIR "$CATALOG_DIR"
   )
   local i
@@ -429,5 +430,9 @@ case "$CMD" in
   stop-postgres) pg_stop ;;
   start-redis) prepare_dirs; redis_start ;;
   stop-redis) redis_stop ;;
+  # A restarted embedded Kafka comes back empty on new ports and rewrites
+  # the bootstrap file, which nodes re-read when their cluster goes away.
+  start-kafka) prepare_dirs; kafka_start ;;
+  stop-kafka) kafka_stop ;;
   *) usage ;;
 esac

@@ -47,6 +47,38 @@ std::chrono::milliseconds timed(F f) {
     std::chrono::steady_clock::now() - t0);
 }
 
+std::string current_bootstrap() {
+  return node_options::from_env().resolve_kafka_bootstrap();
+}
+
+/// Decodes the wishlist_item_id of every wishlist event for `key`, in order.
+std::vector<std::string> item_ids_on(const std::string& bootstrap,
+                                     const std::string& key, size_t want) {
+  std::string err;
+  auto codec = avro_codec::builtin("wishlist_event", err);
+  BOOST_REQUIRE_MESSAGE(codec, err);
+  auto consumer = kafka_consumer::create_at_offsets(bootstrap, "wishlist.events",
+                                                    {}, err);
+  BOOST_REQUIRE_MESSAGE(consumer, err);
+  std::vector<std::string> seen;
+  eventually(
+    [&] {
+      for (auto& rec : consumer->poll(500, 200ms)) {
+        std::string json;
+        if (rec.key != key || !codec->decode(rec.value, json, err))
+          continue;
+        auto pos = json.find("\"wishlist_item_id\":\"");
+        if (pos != std::string::npos) {
+          pos += 20;
+          seen.push_back(json.substr(pos, json.find('"', pos) - pos));
+        }
+      }
+      return seen.size() >= want;
+    },
+    30s);
+  return seen;
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_CASE(postgres_outage_fails_fast_and_recovers_without_restart) {
@@ -113,7 +145,7 @@ BOOST_AUTO_TEST_CASE(kafka_outage_delays_events_but_loses_none) {
   std::string err;
   auto codec = avro_codec::builtin("wishlist_event", err);
   BOOST_REQUIRE_MESSAGE(codec, err);
-  auto consumer = kafka_consumer::create(env_or("KAFKA_BOOTSTRAP_SERVERS", ""),
+  auto consumer = kafka_consumer::create(current_bootstrap(),
                                          unique("faults_test_"),
                                          {"wishlist.events"}, true, err);
   BOOST_REQUIRE_MESSAGE(consumer, err);
@@ -139,4 +171,30 @@ BOOST_AUTO_TEST_CASE(kafka_outage_delays_events_but_loses_none) {
   BOOST_TEST(seen == item_ids, boost::test_tools::per_element());
   for (auto& [id, count] : event_ids)
     BOOST_TEST(count == 1, "event " << id << " delivered " << count << " times");
+}
+
+BOOST_AUTO_TEST_CASE(kafka_restart_on_new_ports_loses_no_event) {
+  node_fixture n;
+  auto t = token_for(unique("usr_kr"), "Kr");
+  auto wl = n.call("POST", "/api/v2/wishlists", R"({"title":"restart"})", t)
+              .str("wishlist_id");
+  BOOST_REQUIRE(!wl.empty());
+  auto before = current_bootstrap();
+  BOOST_REQUIRE_EQUAL(services("stop-kafka"), 0);
+  std::vector<std::string> item_ids;
+  for (int i = 11; i <= 14; ++i) {
+    auto r = n.call("POST", "/api/v2/wishlists/" + wl + "/items",
+                    R"({"product_id":"prd_0)" + std::to_string(i) + "\"}", t);
+    BOOST_TEST(r.status == 201);
+    item_ids.push_back(r.str("wishlist_item_id"));
+  }
+  BOOST_REQUIRE_EQUAL(services("start-kafka"), 0);
+  auto after = current_bootstrap();
+  BOOST_TEST(after != before); // a new cluster on new ports
+  auto unsent_sql = "SELECT count(*) FROM event_outbox WHERE event_key = '"
+                    + wl + "' AND sent_at IS NULL";
+  bool drained = eventually([&] { return scalar(unsent_sql) == 0; }, 120s);
+  BOOST_TEST(drained);
+  auto seen = item_ids_on(after, wl, item_ids.size());
+  BOOST_TEST(seen == item_ids, boost::test_tools::per_element());
 }

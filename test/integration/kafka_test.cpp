@@ -1,6 +1,7 @@
 #define BOOST_TEST_MODULE kafka_test
 #include <boost/test/unit_test.hpp>
 
+#include "adapters/config.hpp"
 #include "adapters/kafka.hpp"
 
 #include <librdkafka/rdkafka.h>
@@ -31,10 +32,10 @@ struct cluster {
   cluster() {
     run_id = std::to_string(::getpid()) + "-"
              + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
-    if (const char* env = std::getenv("KAFKA_BOOTSTRAP_SERVERS"); env && *env) {
-      bootstrap = env;
+    // The node's own rule (a restarted embedded cluster rewrites its file).
+    bootstrap = vantage::node_options::from_env().resolve_kafka_bootstrap();
+    if (!bootstrap.empty())
       return;
-    }
     char errstr[256];
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
     rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr);
