@@ -12,6 +12,9 @@ namespace vantage {
 caf::error to_error(const pg_error& e) {
   if (e.connection_lost)
     return make_error(errc::unavailable, "database unavailable");
+  if (e.sqlstate == "40001")
+    return make_error(errc::conflict,
+                      "The resource changed concurrently; retry the request");
   if (e.sqlstate == "23505")
     return make_error(errc::conflict, "already exists");
   if (e.sqlstate == "23503")

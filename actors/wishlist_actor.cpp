@@ -21,6 +21,7 @@ struct wishlist_record {
   std::string owner_id;
   std::string title;
   epoch_ms created_at = 0;
+  int64_t version = 0;
   std::vector<wishlist_item> items;
 };
 
@@ -85,8 +86,8 @@ caf::expected<wishlist_record> load_wishlist(pg_connection& c,
   wishlist_record rec;
   auto head = c.exec("wl_load",
                      "SELECT owner_id, title,"
-                     " (extract(epoch from created_at) * 1000)::bigint"
-                     " FROM wishlists WHERE id = $1",
+                     " (extract(epoch from created_at) * 1000)::bigint,"
+                     " version FROM wishlists WHERE id = $1",
                      {id});
   if (head.empty())
     return rec;
@@ -94,6 +95,7 @@ caf::expected<wishlist_record> load_wishlist(pg_connection& c,
   rec.owner_id = head.str(0, 0);
   rec.title = head.str(0, 1);
   rec.created_at = head.i64(0, 2);
+  rec.version = head.i64(0, 3);
   auto rows = c.exec("wl_items",
                      "SELECT id, product_id,"
                      " (extract(epoch from added_at) * 1000)::bigint"
@@ -105,13 +107,24 @@ caf::expected<wishlist_record> load_wishlist(pg_connection& c,
   return rec;
 }
 
-/// Bumps the wishlist's version (optimistic-concurrency guard for a brief
-/// double activation) with every item change.
-pg_connection::statement touch_wishlist(const std::string& id, int64_t now) {
-  return {"wl_touch",
-          "UPDATE wishlists SET version = version + 1,"
-          " updated_at = to_timestamp($2::bigint / 1000.0) WHERE id = $1",
-          {id, std::to_string(now)}};
+/// The version guard of an item change: fails the whole batch with 40001
+/// (errc::conflict) unless the row still has the version this activation
+/// loaded, so a brief double activation cannot lose a write.
+pg_connection::statement bump_version(const std::string& id, int64_t expected,
+                                      int64_t now) {
+  return {"wl_bump",
+          "SELECT bump_wishlist_version($1, $2::bigint, $3::bigint)",
+          {id, std::to_string(expected), std::to_string(now)}};
+}
+
+/// After a write: the new version, or on a conflict the end of this
+/// activation (its state is stale; the next message loads a fresh one).
+template <class Self>
+void settle_write(Self* self, const caf::error& err) {
+  if (!err)
+    ++self->state.version;
+  else if (is(err, errc::conflict))
+    self->quit();
 }
 
 /// The view from the item list and the product snapshots. Items whose
@@ -187,6 +200,7 @@ wishlist_actor::behavior_type wishlist_actor_impl(self_ptr self,
             st.owner_id = std::move(rec.owner_id);
             st.title = std::move(rec.title);
             st.created_at = rec.created_at;
+            st.version = rec.version;
             st.items = std::move(rec.items);
           },
           [=](caf::error& err) { self->quit(std::move(err)); });
@@ -228,6 +242,7 @@ wishlist_actor::behavior_type wishlist_actor_impl(self_ptr self,
                 [=](bool) mutable {
                   auto& st = self->state;
                   st.exists = true;
+                  st.version = 1;
                   st.owner_id = owner;
                   st.title = title;
                   st.created_at = now;
@@ -249,6 +264,7 @@ wishlist_actor::behavior_type wishlist_actor_impl(self_ptr self,
         auto now = st.ctx.clock->now_ms();
         wishlist_item item{new_id("wli_"), product_id, now};
         auto id = st.wishlist_id;
+        auto expected = st.version;
         auto count = static_cast<int>(st.items.size()) + 1;
         self->request(
                 st.ctx.io, st.ctx.db_timeout,
@@ -262,7 +278,7 @@ wishlist_actor::behavior_type wishlist_actor_impl(self_ptr self,
                               " to_timestamp($4::bigint / 1000.0))",
                               {item.wishlist_item_id, id, product_id,
                                std::to_string(now)}},
-                             touch_wishlist(id, now),
+                             bump_version(id, expected, now),
                              wishlist_event("wishlist_item_added", id, caller,
                                             product_id, item.wishlist_item_id,
                                             count, now)});
@@ -278,11 +294,15 @@ wishlist_actor::behavior_type wishlist_actor_impl(self_ptr self,
             .await(
                 [=](bool) mutable {
                   auto& st = self->state;
+                  settle_write(self, caf::none);
                   st.items.push_back(item);
                   wake_relay(st.ctx);
                   rp.deliver(item_added{st.wishlist_id, item, true});
                 },
-                [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+                [=](caf::error& err) mutable {
+                  rp.deliver(err);
+                  settle_write(self, err);
+                });
         return rp;
       },
       [=](atom::remove, const std::string& caller,
@@ -301,6 +321,7 @@ wishlist_actor::behavior_type wishlist_actor_impl(self_ptr self,
         auto id = st.wishlist_id;
         auto product_id = i->product_id;
         auto count = static_cast<int>(st.items.size()) - 1;
+        auto expected = st.version;
         self->request(
                 st.ctx.io, st.ctx.db_timeout,
                 make_db_task<bool>(
@@ -310,13 +331,14 @@ wishlist_actor::behavior_type wishlist_actor_impl(self_ptr self,
                             "DELETE FROM wishlist_items"
                             " WHERE id = $1 AND wishlist_id = $2",
                             {item_id, id}},
-                           touch_wishlist(id, now),
+                           bump_version(id, expected, now),
                            wishlist_event("wishlist_item_removed", id, caller,
                                           product_id, item_id, count, now)});
                       return true;
                     }))
             .await(
                 [=](bool) mutable {
+                  settle_write(self, caf::none);
                   auto& items = self->state.items;
                   items.erase(std::remove_if(items.begin(), items.end(),
                                              [&](auto& x) {
@@ -327,7 +349,10 @@ wishlist_actor::behavior_type wishlist_actor_impl(self_ptr self,
                   wake_relay(self->state.ctx);
                   rp.deliver(atom::ok_v);
                 },
-                [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+                [=](caf::error& err) mutable {
+                  rp.deliver(err);
+                  settle_write(self, err);
+                });
         return rp;
       },
       [=](atom::update, product& p) {

@@ -19,6 +19,8 @@ struct wishlist_state {
   std::string owner_id;
   std::string title;
   epoch_ms created_at = 0;
+  /// The row's version as this activation last wrote or read it.
+  int64_t version = 0;
   std::vector<wishlist_item> items;
   /// Current product data of the items, kept fresh by the product actors
   /// (they send `update`/`evict` to their watchers), so reads are one hop.

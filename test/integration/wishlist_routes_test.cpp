@@ -184,6 +184,36 @@ BOOST_AUTO_TEST_CASE(reads_show_current_product_data_after_an_update) {
   BOOST_TEST(fresh);
 }
 
+BOOST_AUTO_TEST_CASE(a_write_from_another_activation_is_never_overwritten) {
+  auto t = token_for(unique("usr_ver"), "Ver");
+  auto wl = create_wishlist(t);
+  BOOST_REQUIRE_EQUAL(N().call("POST", "/api/v2/wishlists/" + wl + "/items",
+                               R"({"product_id":"prd_001"})", t)
+                        .status,
+                      201);
+  // Another writer (a second activation during a membership change) moves
+  // the row on behind this node's actor.
+  {
+    pg_connection c{env_or("VANTAGE_DATABASE_URL", ""), 2000};
+    c.exec_simple("UPDATE wishlists SET version = version + 1 WHERE id = '"
+                  + wl + "'");
+  }
+  auto stale = N().call("POST", "/api/v2/wishlists/" + wl + "/items",
+                        R"({"product_id":"prd_002"})", t);
+  BOOST_TEST(stale.status == 409);
+  BOOST_TEST(stale.str("error") == "CONFLICT");
+  BOOST_TEST(count_rows("SELECT count(*) FROM wishlist_items WHERE"
+                        " wishlist_id = '" + wl + "'")
+             == 1);
+  // The stale activation is gone; the retry loads fresh state and succeeds.
+  auto retry = N().call("POST", "/api/v2/wishlists/" + wl + "/items",
+                        R"({"product_id":"prd_002"})", t);
+  BOOST_TEST(retry.status == 201);
+  BOOST_TEST(count_rows("SELECT count(*) FROM wishlist_items WHERE"
+                        " wishlist_id = '" + wl + "'")
+             == 2);
+}
+
 BOOST_AUTO_TEST_CASE(another_users_wishlist_is_hidden_or_forbidden) {
   auto owner = token_for(unique("usr_o"), "Owner");
   auto other = token_for(unique("usr_p"), "Other");
