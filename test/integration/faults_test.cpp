@@ -51,32 +51,49 @@ std::string current_bootstrap() {
   return node_options::from_env().resolve_kafka_bootstrap();
 }
 
-/// Decodes the wishlist_item_id of every wishlist event for `key`, in order.
-std::vector<std::string> item_ids_on(const std::string& bootstrap,
-                                     const std::string& key, size_t want) {
+/// What arrived on wishlist.events for one key.
+struct key_events {
+  /// wishlist_item_id of each item event, in arrival order.
+  std::vector<std::string> item_ids;
+  /// How often each event_id header was seen.
+  std::map<std::string, int> deliveries;
+};
+
+/// Reads wishlist.events from the beginning until `want` item events for
+/// `key` arrived (or 30 s passed), decoding every value of that key.
+key_events events_for(const std::string& bootstrap, const std::string& key,
+                      size_t want) {
   std::string err;
   auto codec = avro_codec::builtin("wishlist_event", err);
   BOOST_REQUIRE_MESSAGE(codec, err);
   auto consumer = kafka_consumer::create_at_offsets(bootstrap, "wishlist.events",
                                                     {}, err);
   BOOST_REQUIRE_MESSAGE(consumer, err);
-  std::vector<std::string> seen;
+  key_events out;
   eventually(
     [&] {
       for (auto& rec : consumer->poll(500, 200ms)) {
-        std::string json;
-        if (rec.key != key || !codec->decode(rec.value, json, err))
+        if (rec.key != key)
           continue;
+        std::string json;
+        BOOST_REQUIRE_MESSAGE(codec->decode(rec.value, json, err), err);
+        ++out.deliveries[rec.header("event_id")];
         auto pos = json.find("\"wishlist_item_id\":\"");
         if (pos != std::string::npos) {
           pos += 20;
-          seen.push_back(json.substr(pos, json.find('"', pos) - pos));
+          out.item_ids.push_back(json.substr(pos, json.find('"', pos) - pos));
         }
       }
-      return seen.size() >= want;
+      return out.item_ids.size() >= want;
     },
     30s);
-  return seen;
+  return out;
+}
+
+/// Every event of `got` arrived exactly once.
+void check_each_once(const key_events& got) {
+  for (auto& [id, count] : got.deliveries)
+    BOOST_TEST(count == 1, "event " << id << " delivered " << count << " times");
 }
 
 } // namespace
@@ -142,35 +159,9 @@ BOOST_AUTO_TEST_CASE(kafka_outage_delays_events_but_loses_none) {
   bool drained = eventually([&] { return scalar(unsent_sql) == 0; }, 90s);
   BOOST_TEST(drained);
   // Every event arrived, once, in order for this key.
-  std::string err;
-  auto codec = avro_codec::builtin("wishlist_event", err);
-  BOOST_REQUIRE_MESSAGE(codec, err);
-  auto consumer = kafka_consumer::create(current_bootstrap(),
-                                         unique("faults_test_"),
-                                         {"wishlist.events"}, true, err);
-  BOOST_REQUIRE_MESSAGE(consumer, err);
-  std::vector<std::string> seen;
-  std::map<std::string, int> event_ids;
-  eventually(
-    [&] {
-      for (auto& rec : consumer->poll(500, 200ms)) {
-        if (rec.key != wl)
-          continue;
-        std::string json;
-        BOOST_REQUIRE(codec->decode(rec.value, json, err));
-        ++event_ids[rec.header("event_id")];
-        auto pos = json.find("\"wishlist_item_id\":\"");
-        if (pos != std::string::npos) {
-          pos += 20;
-          seen.push_back(json.substr(pos, json.find('"', pos) - pos));
-        }
-      }
-      return seen.size() >= item_ids.size();
-    },
-    30s);
-  BOOST_TEST(seen == item_ids, boost::test_tools::per_element());
-  for (auto& [id, count] : event_ids)
-    BOOST_TEST(count == 1, "event " << id << " delivered " << count << " times");
+  auto got = events_for(current_bootstrap(), wl, item_ids.size());
+  BOOST_TEST(got.item_ids == item_ids, boost::test_tools::per_element());
+  check_each_once(got);
 }
 
 BOOST_AUTO_TEST_CASE(kafka_restart_on_new_ports_loses_no_event) {
@@ -195,6 +186,7 @@ BOOST_AUTO_TEST_CASE(kafka_restart_on_new_ports_loses_no_event) {
                     + wl + "' AND sent_at IS NULL";
   bool drained = eventually([&] { return scalar(unsent_sql) == 0; }, 120s);
   BOOST_TEST(drained);
-  auto seen = item_ids_on(after, wl, item_ids.size());
-  BOOST_TEST(seen == item_ids, boost::test_tools::per_element());
+  auto got = events_for(after, wl, item_ids.size());
+  BOOST_TEST(got.item_ids == item_ids, boost::test_tools::per_element());
+  check_each_once(got);
 }
