@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "adapters/log.hpp"
+#include "messages/type_ids.hpp"
 
 namespace vantage {
 
@@ -88,11 +89,11 @@ void dispatch(caf::stateful_actor<pool_state>* self, caf::actor worker,
     .then(
       [=](db_reply& reply) mutable {
         rp.deliver(std::move(reply.content));
-        self->send(self, caf::atom("idle"), worker);
+        self->send(self, atom::idle_v, worker);
       },
       [=](caf::error& err) mutable {
         rp.deliver(std::move(err));
-        self->send(self, caf::atom("idle"), worker);
+        self->send(self, atom::idle_v, worker);
       });
 }
 
@@ -122,7 +123,7 @@ caf::behavior io_pool_actor(caf::stateful_actor<pool_state>* self,
       }
       return rp;
     },
-    [=](caf::atom_constant<caf::atom("idle")>, caf::actor& worker) {
+    [=](atom::idle, caf::actor& worker) {
       auto& st = self->state;
       auto now = steady::now();
       while (!st.queue.empty()) {

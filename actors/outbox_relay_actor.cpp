@@ -218,10 +218,9 @@ caf::behavior relay_actor(caf::stateful_actor<relay_state>* self,
       if (self->state.drain_scheduled)
         return;
       self->state.drain_scheduled = true;
-      self->delayed_send(self, std::chrono::milliseconds{2},
-                         caf::atom("drain"));
+      self->delayed_send(self, std::chrono::milliseconds{2}, atom::drain_v);
     },
-    [=](caf::atom_constant<caf::atom("drain")>) {
+    [=](atom::drain) {
       self->state.drain_scheduled = false;
       // Commits from now on need a new wake-up; earlier ones are in this round.
       self->state.status->wake_pending = false;

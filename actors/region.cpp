@@ -140,9 +140,6 @@ caf::behavior region_actor(caf::stateful_actor<region_state>* self,
       self->delayed_send(self, sweep_every, atom::tick_v);
     },
     [=](atom::members) { return self->state.members; },
-    [=](atom::stats) {
-      return static_cast<int64_t>(self->state.entities.size());
-    },
   };
 }
 

@@ -37,11 +37,12 @@ CAF_BEGIN_TYPE_ID_BLOCK(vantage, caf::first_custom_type_id)
   CAF_ADD_ATOM(vantage, vantage::atom, ok, "ok")
   CAF_ADD_ATOM(vantage, vantage::atom, wake, "wake")
   CAF_ADD_ATOM(vantage, vantage::atom, tick, "tick")
-  CAF_ADD_ATOM(vantage, vantage::atom, stats, "stats")
   CAF_ADD_ATOM(vantage, vantage::atom, members, "members")
   CAF_ADD_ATOM(vantage, vantage::atom, watch, "watch")
   CAF_ADD_ATOM(vantage, vantage::atom, update, "update")
   CAF_ADD_ATOM(vantage, vantage::atom, evict, "evict")
+  CAF_ADD_ATOM(vantage, vantage::atom, idle, "idle")
+  CAF_ADD_ATOM(vantage, vantage::atom, drain, "drain")
 
 CAF_END_TYPE_ID_BLOCK(vantage)
 
