@@ -21,6 +21,13 @@ struct entity_context {
   caf::actor products;
   caf::actor wishlists;
   caf::actor users;
+  caf::actor shares;
+  /// Timers on the injectable clock (actors/clock_timers.hpp).
+  caf::actor timers;
+  /// Told about new share expiries (actors/share_expiry.hpp).
+  caf::actor share_expiry;
+  /// Views committed per round trip at most; 1 commits each view alone.
+  int view_batch_max = 256;
   std::shared_ptr<const clock_source> clock;
   std::chrono::milliseconds db_timeout{2000};
 };

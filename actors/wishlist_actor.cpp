@@ -5,6 +5,7 @@
 
 #include "actors/io_pool.hpp"
 #include "actors/outbox.hpp"
+#include "actors/share_actor.hpp"
 #include "adapters/ids.hpp"
 #include "adapters/json.hpp"
 
@@ -60,11 +61,15 @@ wishlist_event(const std::string& event_type, const std::string& wishlist_id,
                        w.take(), now_ms);
 }
 
+caf::error wishlist_state::not_found() const {
+  return make_error(errc::wishlist_not_found,
+                    "Wishlist " + wishlist_id
+                      + " does not exist or you do not have access");
+}
+
 caf::error wishlist_state::check_writer(const std::string& caller) const {
   if (!exists)
-    return make_error(errc::wishlist_not_found,
-                      "Wishlist " + wishlist_id
-                          + " does not exist or you do not have access");
+    return not_found();
   if (caller != owner_id)
     return make_error(errc::forbidden, "You can only modify wishlists you own");
   return caf::none;
@@ -209,9 +214,7 @@ wishlist_actor::behavior_type wishlist_actor_impl(self_ptr self,
         auto& st = self->state;
         // A reader learns nothing about lists that are not theirs.
         if (!st.exists || caller != st.owner_id)
-          return make_error(errc::wishlist_not_found,
-                            "Wishlist " + st.wishlist_id
-                                + " does not exist or you do not have access");
+          return st.not_found();
         auto rp = self->make_response_promise<wishlist_view>();
         reply_view(self, rp);
         return rp;
@@ -353,6 +356,36 @@ wishlist_actor::behavior_type wishlist_actor_impl(self_ptr self,
                   rp.deliver(err);
                   settle_write(self, err);
                 });
+        return rp;
+      },
+      [=](atom::peek) -> caf::result<wishlist_view> {
+        auto& st = self->state;
+        if (!st.exists)
+          return st.not_found();
+        auto rp = self->make_response_promise<wishlist_view>();
+        reply_view(self, rp);
+        return rp;
+      },
+      [=](atom::list,
+          const std::string& caller) -> caf::result<std::vector<share_info>> {
+        auto& st = self->state;
+        // Listing is a read: a reader learns nothing about others' lists.
+        if (!st.exists || caller != st.owner_id)
+          return st.not_found();
+        auto rp = self->make_response_promise<std::vector<share_info>>();
+        auto id = st.wishlist_id;
+        // Counters are committed before any view or add is answered, so
+        // the stored rows are as current as the share actors.
+        self->request(st.ctx.io, st.ctx.db_timeout,
+                      make_db_task<std::vector<share_info>>(
+                          [id](pg_connection& c)
+                              -> caf::expected<std::vector<share_info>> {
+                            return load_shares_of(c, id);
+                          }))
+            .then([=](std::vector<share_info>& xs) mutable {
+                    rp.deliver(std::move(xs));
+                  },
+                  [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
         return rp;
       },
       [=](atom::update, product& p) {

@@ -31,6 +31,9 @@ struct wishlist_state {
   /// FORBIDDEN. Returns none when `caller` may write.
   caf::error check_writer(const std::string& caller) const;
 
+  /// The one answer for "no such list, or not yours to read".
+  caf::error not_found() const;
+
   const wishlist_item* find_product(const std::string& product_id) const;
 };
 

@@ -55,6 +55,15 @@ node_options node_options::from_env() {
   o.workers = env_int("VANTAGE_WORKERS", o.workers);
   o.log_level = env_or("VANTAGE_LOG_LEVEL", o.log_level);
   o.record_file = env_or("VANTAGE_RECORD_FILE", "");
+  o.cdn_base_url = env_or("VANTAGE_CDN_BASE_URL", "");
+  o.trust_forwarded = env_or("VANTAGE_TRUST_FORWARDED", "0") == "1";
+  o.share_create_limit = env_int("VANTAGE_SHARE_CREATE_LIMIT",
+                                 o.share_create_limit);
+  o.share_lookup_limit = env_int("VANTAGE_SHARE_LOOKUP_LIMIT",
+                                 o.share_lookup_limit);
+  o.rate_limit_prefix = env_or("VANTAGE_RATE_LIMIT_PREFIX",
+                               o.rate_limit_prefix);
+  o.view_batch_max = env_int("VANTAGE_VIEW_BATCH_MAX", o.view_batch_max);
   return o;
 }
 

@@ -62,6 +62,25 @@ struct node_options {
   int workers = 0;
   /// VANTAGE_LOG_LEVEL (info).
   std::string log_level = "info";
+  /// VANTAGE_CDN_BASE_URL (the public base URL): where preview images are
+  /// linked from (the gateway serves them under /social/...).
+  std::string cdn_base_url;
+  /// VANTAGE_TRUST_FORWARDED (0): 1 takes the client address for rate
+  /// limits from X-Forwarded-For (only behind a proxy that sets it).
+  bool trust_forwarded = false;
+  /// VANTAGE_SHARE_CREATE_LIMIT (20): share creations per user per rolling
+  /// hour.
+  int share_create_limit = 20;
+  /// VANTAGE_SHARE_LOOKUP_LIMIT (60): shared-token lookups per client
+  /// address per minute.
+  int share_lookup_limit = 60;
+  /// VANTAGE_RATE_LIMIT_PREFIX (rl:): prefix of rate-limit keys in Redis.
+  /// Nodes that share counters must share it; embedded test nodes each get
+  /// their own, since their virtual clocks disagree.
+  std::string rate_limit_prefix = "rl:";
+  /// VANTAGE_VIEW_BATCH_MAX (256): share views committed per database round
+  /// trip at most (group commit); 1 commits every view on its own.
+  int view_batch_max = 256;
   /// VANTAGE_RECORD_FILE: record live traffic as a scenario (`--record`).
   std::string record_file;
 

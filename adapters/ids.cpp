@@ -44,6 +44,38 @@ std::string new_uuid() {
   return out;
 }
 
+std::string new_share_token() {
+  static constexpr char base62[]
+    = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+  unsigned char n[16];
+  random_bytes(n, sizeof(n));
+  // Long division of the 128-bit big-endian number by 62, 22 times: every
+  // token has exactly 22 digits (leading zeros kept) and no bit is lost.
+  std::string out(22, '0');
+  for (int digit = 21; digit >= 0; --digit) {
+    unsigned remainder = 0;
+    for (auto& byte : n) {
+      unsigned acc = (remainder << 8) | byte;
+      byte = static_cast<unsigned char>(acc / 62);
+      remainder = acc % 62;
+    }
+    out[static_cast<size_t>(digit)] = base62[remainder];
+  }
+  return out;
+}
+
+bool plausible_share_token(std::string_view s) {
+  if (s.size() != 22)
+    return false;
+  for (char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9');
+    if (!ok)
+      return false;
+  }
+  return true;
+}
+
 bool plausible_id(const std::string& s, size_t max) {
   if (s.empty() || s.size() > max)
     return false;

@@ -9,13 +9,17 @@
 
 #include <caf/io/middleman.hpp>
 
+#include "actors/clock_timers.hpp"
 #include "actors/io_pool.hpp"
 #include "actors/outbox_relay_actor.hpp"
 #include "actors/product_actor.hpp"
 #include "actors/region.hpp"
+#include "actors/share_actor.hpp"
+#include "actors/share_expiry.hpp"
 #include "actors/user_actor.hpp"
 #include "actors/wishlist_actor.hpp"
 #include "adapters/config.hpp"
+#include "adapters/ids.hpp"
 #include "adapters/log.hpp"
 #include "adapters/pg.hpp"
 #include "app/commands.hpp"
@@ -82,8 +86,11 @@ public:
                     [opts = opts_] { return opts.resolve_kafka_bootstrap(); },
                     opts_.outbox_poll_ms, opts_.outbox_batch, 15000},
       relay_status_);
+    timers_ = spawn_clock_timers(sys_, clock_);
     entity_context ctx;
     ctx.io = io_;
+    ctx.timers = timers_;
+    ctx.view_batch_max = opts_.view_batch_max;
     ctx.relay = relay_;
     ctx.relay_state = relay_status_;
     ctx.clock = clock_;
@@ -112,6 +119,7 @@ public:
     deps.product_counters = counters("product");
     deps.wishlist_counters = counters("wishlist");
     deps.user_counters = counters("user");
+    deps.share_counters = counters("share");
     // Regions first (entities need each other's regions), factories read
     // the filled-in context when they spawn.
     auto shared_ctx = std::make_shared<entity_context>(ctx);
@@ -136,9 +144,19 @@ public:
           self->spawn(user_actor_impl, key, *shared_ctx));
       },
       deps.user_counters);
+    shares_ = spawn_region(
+      sys_, region_options{"share", idle, "local"},
+      [shared_ctx](caf::local_actor* self, const std::string& key) {
+        return caf::actor_cast<caf::actor>(
+          self->spawn(share_actor_impl, key, *shared_ctx));
+      },
+      deps.share_counters);
     shared_ctx->products = products_;
     shared_ctx->wishlists = wishlists_;
     shared_ctx->users = users_;
+    shared_ctx->shares = shares_;
+    share_expiry_ = spawn_share_expiry(sys_, *shared_ctx);
+    shared_ctx->share_expiry = share_expiry_;
     auto status = relay_status_;
     metrics->add_callback_gauge("vantage_outbox_published_total",
                                 "Events the relay published", {},
@@ -183,9 +201,11 @@ public:
     deps.products = products_;
     deps.wishlists = wishlists_;
     deps.users = users_;
+    deps.shares = shares_;
     deps.io = io_;
     deps.clock = clock_;
-    deps.virtual_time = virtual_time_;
+    if (virtual_time_)
+      deps.advance_clock = [this](std::chrono::milliseconds d) { advance(d); };
     deps.relay = relay_status_;
     deps.metrics = metrics;
     deps.jwt = jwt;
@@ -201,6 +221,17 @@ public:
     return gateway_ ? gateway_->port() : 0;
   }
 
+  /// Moves a virtual clock forward and fires every timer that fell due,
+  /// before returning (scenario steps rely on it).
+  void advance(std::chrono::milliseconds d) {
+    if (!virtual_time_)
+      return;
+    virtual_time_->advance(d);
+    caf::scoped_actor self{sys_};
+    self->request(timers_, std::chrono::seconds{5}, atom::tick_v)
+      .receive([](atom::ok) {}, [](caf::error&) {});
+  }
+
   std::string kafka_bootstrap() const {
     return opts_.resolve_kafka_bootstrap();
   }
@@ -211,7 +242,8 @@ public:
     stopped_ = true;
     if (gateway_)
       gateway_->stop();
-    for (auto* a : {&products_, &wishlists_, &users_, &relay_, &io_})
+    for (auto* a : {&share_expiry_, &shares_, &products_, &wishlists_, &users_,
+                    &timers_, &relay_, &io_})
       if (*a)
         caf::anon_send_exit(*a, caf::exit_reason::user_shutdown);
   }
@@ -228,6 +260,9 @@ private:
   caf::actor products_;
   caf::actor wishlists_;
   caf::actor users_;
+  caf::actor shares_;
+  caf::actor timers_;
+  caf::actor share_expiry_;
   std::unique_ptr<gateway> gateway_;
   bool stopped_ = false;
 };
@@ -319,7 +354,7 @@ public:
   }
 
   void advance(std::chrono::milliseconds d) override {
-    clock_->advance(d);
+    node_.advance(d);
   }
 
   std::string kafka_bootstrap() const override {
@@ -344,6 +379,7 @@ std::unique_ptr<embedded_node> embedded_node::start(std::string& err) {
   opts.clock = "virtual";
   opts.http_threads = 16;
   opts.record_file.clear();
+  opts.rate_limit_prefix = "rl:test:" + new_id("n") + ":";
   auto vc = std::make_shared<virtual_clock>(system_clock_source{}.now_ms());
   auto n = std::make_unique<embedded_node_impl>(opts, vc);
   if (!n->start(err))

@@ -1091,7 +1091,24 @@ struct scenario_run {
         if (!st.at_key("request").get(e)) {
           if (e.type() != element_type::OBJECT)
             throw step_failure("request must be an object");
-          run_request(st, e);
+          // "repeat": n sends the same request n times; each answer must
+          // meet the expectations (e.g. the 20 shares before a 429).
+          int64_t times = 1;
+          element rep;
+          if (!st.at_key("repeat").get(rep)
+              && (rep.get(times) != simdjson::SUCCESS || times < 1
+                  || times > 10000))
+            throw step_failure("repeat must be an integer 1..10000");
+          for (int64_t i = 0; i < times; ++i) {
+            try {
+              run_request(st, e);
+            } catch (const step_failure& f) {
+              if (times == 1)
+                throw;
+              throw step_failure("repetition " + std::to_string(i + 1) + "/"
+                                 + std::to_string(times) + ": " + f.what());
+            }
+          }
         } else if (!st.at_key("advance").get(e)) {
           run_advance(e);
         } else if (!st.at_key("expect_event").get(e)) {

@@ -3,6 +3,7 @@
 #include <caf/sec.hpp>
 
 #include "messages/errors.hpp"
+#include "messages/share.hpp"
 
 namespace vantage {
 
@@ -14,6 +15,8 @@ http_error to_http_error(const caf::error& err) {
         return {404, "NOT_FOUND", msg.empty() ? "Not found" : msg};
       case errc::wishlist_not_found:
         return {404, "WISHLIST_NOT_FOUND", msg};
+      case errc::share_not_found:
+        return {404, "SHARE_NOT_FOUND", share_gone_message};
       case errc::forbidden:
         return {403, "FORBIDDEN", msg};
       case errc::validation_failed:

@@ -15,9 +15,11 @@
 #include <httplib.h>
 #include <simdjson.h>
 
+#include "adapters/rate_limit.hpp"
 #include "adapters/redis.hpp"
 #include "adapters/json.hpp"
 #include "gateway/server.hpp"
+#include "messages/share.hpp"
 #include "messages/user.hpp"
 
 namespace vantage {
@@ -30,6 +32,8 @@ struct http_reply_error {
   std::string message;
   /// Serialized JSON array for `details`, or empty.
   std::string details;
+  /// More members of the envelope: key and serialized JSON value.
+  std::vector<std::pair<std::string, std::string>> extra = {};
 };
 
 /// One field problem for a 422 `details` list.
@@ -43,6 +47,14 @@ struct field_problem {
 /// Throws the envelope matching a caf::error (error_mapping).
 [[noreturn]] void fail_with(const caf::error& err);
 
+/// The value of an actor's answer, or the matching error envelope.
+template <class T>
+T unwrap(caf::expected<T> r) {
+  if (!r)
+    fail_with(r.error());
+  return std::move(*r);
+}
+
 /// Per-route metrics, resolved once at registration.
 struct route_metrics {
   std::string name;
@@ -55,6 +67,11 @@ struct request_scope {
   httplib::Response& res;
   std::string request_id;
 };
+
+/// Path segment `index`; an id that cannot exist answers like an unknown
+/// one, without a lookup.
+std::string path_id(request_scope& rq, size_t index, int status,
+                    const char* code, const char* what);
 
 struct gateway::impl {
   explicit impl(gateway_deps d);
@@ -74,6 +91,7 @@ struct gateway::impl {
 
   std::mutex redis_mtx;
   std::unique_ptr<redis_connection> redis;
+  std::unique_ptr<rate_limiter> limiter;
 
   using handler_fn = std::function<void(request_scope&)>;
 
@@ -82,6 +100,7 @@ struct gateway::impl {
   void route(const char* method, const std::string& pattern,
              const std::string& name, handler_fn fn);
   void register_routes();
+  void register_share_routes();
 
   /// Verifies the bearer token and makes sure the user exists. 401 if not.
   user_claims authenticate(request_scope& rq);
@@ -91,6 +110,23 @@ struct gateway::impl {
   void reply_json(request_scope& rq, int status, std::string body);
   void reply_empty(request_scope& rq, int status);
 
+  /// Verifies a bearer token if there is one; no user is created.
+  std::optional<user_claims> optional_user(request_scope& rq);
+
+  /// Sets the rate-limit headers of `d`; throws 429 when it refuses.
+  void apply_limit(request_scope& rq, const rate_decision& d);
+  /// The address rate limits count against (X-Forwarded-For only when
+  /// VANTAGE_TRUST_FORWARDED=1).
+  std::string client_address(const httplib::Request& req) const;
+  /// User agent, referrer and country for share events.
+  request_meta meta_of(const httplib::Request& req) const;
+
+  std::string public_base() const;
+  std::string share_url(const std::string& token) const;
+  std::string preview_url(const std::string& token) const;
+  std::string share_json(const share_info& s);
+  shared_wishlist view_share(request_scope& rq);
+
   caf::scoped_actor& self();
   caf::error ensure_user(const user_claims& claims);
 
@@ -99,8 +135,9 @@ struct gateway::impl {
 };
 
 /// Serialized error envelope.
-std::string error_body(const std::string& code, const std::string& message,
-                       const std::string& request_id,
-                       const std::string& details = {});
+std::string error_body(
+  const std::string& code, const std::string& message,
+  const std::string& request_id, const std::string& details = {},
+  const std::vector<std::pair<std::string, std::string>>& extra = {});
 
 } // namespace vantage

@@ -112,22 +112,6 @@ std::string item_added_json(const item_added& a) {
   return w.take();
 }
 
-/// A path id that cannot exist answers like an unknown one.
-std::string path_id(request_scope& rq, size_t index, int status,
-                    const char* code, const char* what) {
-  auto id = rq.req.matches[index].str();
-  if (!plausible_id(id))
-    fail(status, code, std::string{what} + " does not exist");
-  return id;
-}
-
-template <class T>
-T unwrap(caf::expected<T> r) {
-  if (!r)
-    fail_with(r.error());
-  return std::move(*r);
-}
-
 } // namespace
 
 void gateway::impl::register_routes() {
@@ -205,11 +189,17 @@ void gateway::impl::register_routes() {
             problems.push_back({"source_token", "is required with source"});
           if (!problems.empty())
             fail_validation(problems);
-          if (!source.empty())
-            // Shares arrive with the sharing feature; until then no token is
-            // live, and a dead token answers exactly like an unknown one.
-            fail(404, "SHARE_NOT_FOUND",
-                 "This shared wishlist is no longer available");
+          if (!source.empty()) {
+            // Add-from-share: the share checks the token is live and the
+            // product visible in it, adds, and counts it.
+            if (!plausible_share_token(source_token))
+              fail(404, "SHARE_NOT_FOUND", share_gone_message);
+            auto added = unwrap(ask<share_actor, item_added>(
+              self(), deps.shares, source_token, timeout, atom::add_v,
+              user.user_id, product_id, meta_of(rq.req)));
+            reply_json(rq, added.created ? 201 : 200, item_added_json(added));
+            return;
+          }
           auto added = unwrap(ask<user_actor, item_added>(
             self(), deps.users, user.user_id, timeout, atom::add_v,
             product_id));
@@ -275,6 +265,8 @@ void gateway::impl::register_routes() {
           reply_empty(rq, 204);
         });
 
+  register_share_routes();
+
   // -- operations -------------------------------------------------------------------
 
   route("GET", "/healthz", "healthz", [this](request_scope& rq) {
@@ -289,14 +281,14 @@ void gateway::impl::register_routes() {
                        "text/plain; version=0.0.4; charset=utf-8");
   });
 
-  if (deps.virtual_time) {
+  if (deps.advance_clock) {
     route("POST", "/_test/clock/advance", "test_clock_advance",
           [this](request_scope& rq) {
             auto body = json_body(rq);
             int64_t ms = 0;
             if (body.at_key("ms").get(ms) != simdjson::SUCCESS || ms < 0)
               fail_validation({{"ms", "must be a non-negative integer"}});
-            deps.virtual_time->advance(std::chrono::milliseconds{ms});
+            deps.advance_clock(std::chrono::milliseconds{ms});
             json_writer w;
             w.begin_object()
               .key("now").value(format_iso8601(deps.clock->now_ms()))

@@ -39,9 +39,18 @@ void fail_with(const caf::error& err) {
   throw http_reply_error{h.status, h.code, h.message, {}};
 }
 
-std::string error_body(const std::string& code, const std::string& message,
-                       const std::string& request_id,
-                       const std::string& details) {
+std::string path_id(request_scope& rq, size_t index, int status,
+                    const char* code, const char* what) {
+  auto id = rq.req.matches[index].str();
+  if (!plausible_id(id))
+    fail(status, code, std::string{what} + " does not exist");
+  return id;
+}
+
+std::string error_body(
+  const std::string& code, const std::string& message,
+  const std::string& request_id, const std::string& details,
+  const std::vector<std::pair<std::string, std::string>>& extra) {
   json_writer w;
   w.begin_object()
     .key("error").value(code)
@@ -49,6 +58,8 @@ std::string error_body(const std::string& code, const std::string& message,
     .key("request_id").value(request_id);
   if (!details.empty())
     w.key("details").raw(details);
+  for (auto& [key, json] : extra)
+    w.key(key).raw(json);
   w.end_object();
   return w.take();
 }
@@ -128,6 +139,17 @@ gateway::impl::impl(gateway_deps d)
   : deps(std::move(d)),
     timeout(std::chrono::milliseconds{deps.opts.request_timeout_ms}) {
   redis = std::make_unique<redis_connection>(deps.opts.redis_url, 500);
+  rate_limiter_options rl;
+  rl.redis_url = deps.opts.redis_url;
+  rl.key_prefix = deps.opts.rate_limit_prefix;
+  rl.share_create = {deps.opts.share_create_limit, 3'600'000};
+  rl.share_lookup = {deps.opts.share_lookup_limit, 60'000};
+  limiter = std::make_unique<rate_limiter>(rl);
+  auto* l = limiter.get();
+  deps.metrics->add_callback_gauge(
+    "vantage_rate_limit_fail_open_total",
+    "Rate-limit checks let through because Redis was unreachable", {},
+    [l] { return static_cast<double>(l->fail_open_total()); });
 }
 
 caf::scoped_actor& gateway::impl::self() {
@@ -233,7 +255,8 @@ void gateway::impl::route(const char* method, const std::string& pattern,
       fn(rq);
     } catch (const http_reply_error& e) {
       res.status = e.status;
-      res.set_content(error_body(e.code, e.message, rq.request_id, e.details),
+      res.set_content(error_body(e.code, e.message, rq.request_id, e.details,
+                                 e.extra),
                       "application/json; charset=utf-8");
     } catch (const std::exception& e) {
       log_event(log_level::error, "gateway", e.what(),
@@ -356,6 +379,11 @@ bool gateway::start(std::string& err) {
     [this](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty())
       return httplib::Server::HandlerResponse::Unhandled;
+    // Every id we serve is short: a URI too long for httplib names nothing
+    // here, which is a 404 (a 1 MB share token must look like any other
+    // unknown one), not a 414.
+    if (res.status == 414)
+      res.status = 404;
     auto id = res.has_header("X-Request-ID")
                 ? res.get_header_value("X-Request-ID")
                 : request_id_of(req);

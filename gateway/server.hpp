@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -25,14 +26,17 @@ struct gateway_deps {
   caf::actor products;
   caf::actor wishlists;
   caf::actor users;
+  caf::actor shares;
   caf::actor io;
   std::shared_ptr<const clock_source> clock;
-  /// Set only when the node runs on a virtual clock (/_test/clock/advance).
-  std::shared_ptr<virtual_clock> virtual_time;
+  /// Set only when the node runs on a virtual clock (/_test/clock/advance):
+  /// advances it and fires the timers that fell due.
+  std::function<void(std::chrono::milliseconds)> advance_clock;
   std::shared_ptr<relay_status> relay;
   std::shared_ptr<region_counters> product_counters;
   std::shared_ptr<region_counters> wishlist_counters;
   std::shared_ptr<region_counters> user_counters;
+  std::shared_ptr<region_counters> share_counters;
   std::shared_ptr<metrics_registry> metrics;
   std::shared_ptr<jwt_verifier> jwt;
   std::shared_ptr<traffic_recorder> recorder;

@@ -16,6 +16,9 @@ enum class errc : uint8_t {
   not_found,
   /// The wishlist does not exist or the caller may not learn that it does.
   wishlist_not_found,
+  /// The share token is unknown, revoked or expired (one answer for all
+  /// three, so a prober learns nothing), or the product is hidden in it.
+  share_not_found,
   /// The caller is authenticated but may not act on this resource.
   forbidden,
   /// Input is well-formed but breaks a rule; context carries details.
@@ -34,6 +37,7 @@ inline const char* to_string(errc x) {
     case errc::none: return "none";
     case errc::not_found: return "not_found";
     case errc::wishlist_not_found: return "wishlist_not_found";
+    case errc::share_not_found: return "share_not_found";
     case errc::forbidden: return "forbidden";
     case errc::validation_failed: return "validation_failed";
     case errc::conflict: return "conflict";

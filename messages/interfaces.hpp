@@ -29,8 +29,33 @@ using wishlist_actor = caf::typed_actor<
   caf::replies_to<atom::create, std::string, std::string>::with<wishlist_view>,
   caf::replies_to<atom::add, std::string, std::string>::with<item_added>,
   caf::replies_to<atom::remove, std::string, std::string>::with<atom::ok>,
+  // For other entities (shares), never for clients: the wishlist whoever
+  // asks, owner included, so the caller applies its own access rule.
+  caf::replies_to<atom::peek>::with<wishlist_view>,
+  // The owner's shares of this wishlist, newest first.
+  caf::replies_to<atom::list, std::string>::with<std::vector<share_info>>,
   caf::reacts_to<atom::update, product>,
   caf::reacts_to<atom::evict, std::string>,
+  caf::reacts_to<atom::stop>>;
+
+/// `share:<share_token>`: one share link; the single writer of its row,
+/// hidden items, view count and items added. Strings after the atom: the
+/// caller's user id, then the wishlist id named in the path where the route
+/// has one (a token of another wishlist answers like an unknown token).
+using share_actor = caf::typed_actor<
+  // Ownership and hidden items only, before the rate limit is spent.
+  caf::replies_to<atom::check, share_request>::with<atom::ok>,
+  caf::replies_to<atom::create, share_request>::with<share_info>,
+  // One recipient view, counted durably before the answer.
+  caf::replies_to<atom::view, request_meta>::with<shared_wishlist>,
+  caf::replies_to<atom::update, std::string, std::string,
+                  share_visibility_change>::with<share_info>,
+  caf::replies_to<atom::revoke, std::string, std::string>::with<atom::ok>,
+  // Add-from-share: recipient, product, request context.
+  caf::replies_to<atom::add, std::string, std::string,
+                  request_meta>::with<item_added>,
+  // From the expiry sweeper: announce the expiry if it passed.
+  caf::reacts_to<atom::expire>,
   caf::reacts_to<atom::stop>>;
 
 /// `user:<user_id>`: a user's record and default wishlist.

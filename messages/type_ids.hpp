@@ -13,6 +13,7 @@
 #include "messages/catalog.hpp"
 #include "messages/errors.hpp"
 #include "messages/region.hpp"
+#include "messages/share.hpp"
 #include "messages/user.hpp"
 #include "messages/wishlist.hpp"
 
@@ -25,6 +26,12 @@ CAF_BEGIN_TYPE_ID_BLOCK(vantage, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(vantage, (vantage::wishlist_view))
   CAF_ADD_TYPE_ID(vantage, (vantage::item_added))
   CAF_ADD_TYPE_ID(vantage, (vantage::envelope))
+  CAF_ADD_TYPE_ID(vantage, (vantage::request_meta))
+  CAF_ADD_TYPE_ID(vantage, (vantage::share_request))
+  CAF_ADD_TYPE_ID(vantage, (vantage::share_info))
+  CAF_ADD_TYPE_ID(vantage, (vantage::shared_wishlist))
+  CAF_ADD_TYPE_ID(vantage, (vantage::share_visibility_change))
+  CAF_ADD_TYPE_ID(vantage, (std::vector<vantage::share_info>))
 
   CAF_ADD_ATOM(vantage, vantage::atom, get, "get")
   CAF_ADD_ATOM(vantage, vantage::atom, put, "put")
@@ -43,6 +50,13 @@ CAF_BEGIN_TYPE_ID_BLOCK(vantage, caf::first_custom_type_id)
   CAF_ADD_ATOM(vantage, vantage::atom, evict, "evict")
   CAF_ADD_ATOM(vantage, vantage::atom, idle, "idle")
   CAF_ADD_ATOM(vantage, vantage::atom, drain, "drain")
+  CAF_ADD_ATOM(vantage, vantage::atom, check, "check")
+  CAF_ADD_ATOM(vantage, vantage::atom, peek, "peek")
+  CAF_ADD_ATOM(vantage, vantage::atom, view, "view")
+  CAF_ADD_ATOM(vantage, vantage::atom, revoke, "revoke")
+  CAF_ADD_ATOM(vantage, vantage::atom, expire, "expire")
+  CAF_ADD_ATOM(vantage, vantage::atom, schedule, "schedule")
+  CAF_ADD_ATOM(vantage, vantage::atom, list, "list")
 
 CAF_END_TYPE_ID_BLOCK(vantage)
 

@@ -9,24 +9,6 @@ using namespace vantage::test;
 
 namespace {
 
-node_fixture* node_ptr = nullptr;
-
-/// One node for the whole suite, torn down inside main (not by a static
-/// destructor, which would run after CAF's own statics are gone).
-struct global_node {
-  global_node() : fixture(std::make_unique<node_fixture>()) {
-    node_ptr = fixture.get();
-  }
-  ~global_node() {
-    node_ptr = nullptr;
-  }
-  std::unique_ptr<node_fixture> fixture;
-};
-
-node_fixture& N() {
-  return *node_ptr;
-}
-
 int64_t count_rows(const std::string& sql) {
   pg_connection c{env_or("VANTAGE_DATABASE_URL", ""), 2000};
   return c.exec_simple(sql).i64(0, 0);

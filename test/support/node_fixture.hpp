@@ -92,6 +92,8 @@ struct node_fixture {
       r = client->Post(path.c_str(), h, body, content_type.c_str());
     else if (method == "PUT")
       r = client->Put(path.c_str(), h, body, content_type.c_str());
+    else if (method == "PATCH")
+      r = client->Patch(path.c_str(), h, body, content_type.c_str());
     else if (method == "DELETE")
       r = client->Delete(path.c_str(), h);
     http_result out;
@@ -106,6 +108,30 @@ struct node_fixture {
   std::unique_ptr<embedded_node> node;
   std::unique_ptr<httplib::Client> client;
 };
+
+/// The suite's node while the global fixture `global_node` lives.
+inline node_fixture*& suite_node() {
+  static node_fixture* node = nullptr;
+  return node;
+}
+
+/// One node for a whole test module (BOOST_TEST_GLOBAL_FIXTURE), torn down
+/// inside main, not by a static destructor that would run after CAF's own
+/// statics are gone.
+struct global_node {
+  global_node() : fixture(std::make_unique<node_fixture>()) {
+    suite_node() = fixture.get();
+  }
+  ~global_node() {
+    suite_node() = nullptr;
+  }
+  std::unique_ptr<node_fixture> fixture;
+};
+
+/// The module's node (see global_node).
+inline node_fixture& N() {
+  return *suite_node();
+}
 
 /// Polls `cond` until it holds or `deadline` passes.
 inline bool eventually(std::function<bool()> cond,

@@ -4,6 +4,9 @@
 #include <caf/binary_deserializer.hpp>
 #include <caf/binary_serializer.hpp>
 
+#include <set>
+
+#include "adapters/ids.hpp"
 #include "test/support/caf_fixture.hpp"
 
 // Every message type must cross a node: CAF serializes it with its inspect()
@@ -96,6 +99,51 @@ BOOST_AUTO_TEST_CASE(domain_errors_keep_code_and_message) {
   auto r = round_trip(sys, err);
   BOOST_TEST(is(r, errc::forbidden));
   BOOST_TEST(error_message(r) == "You can only share wishlists you own");
+}
+
+BOOST_AUTO_TEST_CASE(share_messages_round_trip) {
+  share_request req{"wl_1", "usr_1", "Maya C.", "whatsapp", 7,
+                    {"wli_1", "wli_2"}, "for you \xE2\x9D\xA4",
+                    {"curl/8", "https://example.com/", "DE"}};
+  auto r = round_trip(sys, req);
+  BOOST_TEST(r.owner_display_name == "Maya C.");
+  BOOST_TEST(r.hidden_items.size() == 2u);
+  BOOST_TEST(r.meta.country == "DE");
+  BOOST_TEST(r.message == req.message);
+
+  share_info info;
+  info.share_token = "4fZq0Lr8TnW2xKc9PbA1sd";
+  info.expires_at = 1760000000000;
+  info.hidden_items = {"wli_9"};
+  info.view_count = 41;
+  auto i = round_trip(sys, info);
+  BOOST_TEST(i.share_token == info.share_token);
+  BOOST_TEST(i.expires_at == info.expires_at);
+  BOOST_TEST(i.view_count == 41);
+  BOOST_TEST(round_trip(sys, std::vector<share_info>{info, info}).size() == 2u);
+
+  shared_wishlist w{"tok", "usr_1", "Birthday", "Maya C.", 17, {sample_product()}, 3};
+  auto v = round_trip(sys, w);
+  BOOST_TEST(v.items.size() == 1u);
+  BOOST_TEST(v.items[0] == sample_product());
+  BOOST_TEST(v.view_count == 3);
+
+  share_visibility_change c{{"wli_1"}, {"wli_2", "wli_3"}};
+  BOOST_TEST(round_trip(sys, c).show.size() == 2u);
+  BOOST_TEST(round_trip(sys, request_meta{"ua", "", ""}).user_agent == "ua");
+}
+
+BOOST_AUTO_TEST_CASE(share_tokens_are_22_base62_characters) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 2000; ++i) {
+    auto t = new_share_token();
+    BOOST_REQUIRE(plausible_share_token(t));
+    seen.insert(t);
+  }
+  BOOST_TEST(seen.size() == 2000u);
+  BOOST_TEST(!plausible_share_token("short"));
+  BOOST_TEST(!plausible_share_token("AAAAAAAAAAAAAAAAAAAAA!"));
+  BOOST_TEST(!plausible_share_token("AAAAAAAAAAAAAAAAAAAAAAA"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

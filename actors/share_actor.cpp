@@ -1,0 +1,628 @@
+#include "actors/share_actor.hpp"
+
+#include <algorithm>
+#include <memory>
+
+#include "actors/io_pool.hpp"
+#include "actors/outbox.hpp"
+#include "adapters/ids.hpp"
+#include "adapters/json.hpp"
+
+namespace vantage {
+
+namespace {
+
+constexpr const char* social_topic = "wishlist.social.events";
+constexpr const char* social_schema = "wishlist_social_event";
+constexpr int64_t day_ms = 24LL * 3600 * 1000;
+
+} // namespace
+} // namespace vantage
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vantage::share_row)
+
+namespace vantage {
+
+bool share_state::live(epoch_ms now) const {
+  return row.exists && !row.revoked
+         && (row.expires_at == 0 || now < row.expires_at);
+}
+
+namespace {
+
+using self_ptr = share_actor::stateful_pointer<share_state>;
+
+std::string ms(int64_t v) {
+  return std::to_string(v);
+}
+
+void nullable(json_writer& w, const std::string& s) {
+  s.empty() ? w.null() : w.value(s);
+}
+
+/// One event of schemas/avro/wishlist_social_event.avsc as outbox JSON.
+std::string share_event_json(const share_state& st, const char* type,
+                             int item_count, const std::string& recipient,
+                             const request_meta& meta, int64_t now) {
+  json_writer w;
+  w.begin_object()
+    .key("event_id").value(new_uuid())
+    .key("event_type").value(type)
+    .key("wishlist_id").value(st.row.wishlist_id)
+    .key("user_id").value(st.row.owner_id)
+    .key("share_token").value(st.token)
+    .key("share_channel");
+  nullable(w, st.row.channel);
+  w.key("item_count").value(item_count).key("recipient_user_id");
+  nullable(w, recipient);
+  w.key("timestamp").value(format_iso8601(now)).key("metadata").begin_object();
+  w.key("user_agent");
+  nullable(w, meta.user_agent);
+  w.key("referrer");
+  nullable(w, meta.referrer);
+  w.key("country");
+  nullable(w, meta.country);
+  w.end_object().end_object();
+  return w.take();
+}
+
+pg_connection::statement share_events(const share_state& st,
+                                      std::vector<std::string> payloads,
+                                      int64_t now) {
+  return outbox_insert_many(social_topic, st.row.wishlist_id, social_schema,
+                            payloads, now);
+}
+
+/// A PostgreSQL array literal of ids (ids are plausible_id-shaped, so no
+/// quoting is needed; the gateway refuses anything else).
+std::string id_array(const std::vector<std::string>& ids) {
+  std::string out = "{";
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i > 0)
+      out += ',';
+    out += ids[i];
+  }
+  out += '}';
+  return out;
+}
+
+caf::expected<share_row> load_share(pg_connection& c,
+                                       const std::string& token) {
+  share_row rec;
+  auto head = c.exec(
+    "share_load",
+    "SELECT s.id::text, s.wishlist_id, s.created_by, u.display_name,"
+    " coalesce(s.share_channel, ''), coalesce(s.message, ''),"
+    " (extract(epoch from s.created_at) * 1000)::bigint,"
+    " coalesce((extract(epoch from s.expires_at) * 1000)::bigint, 0),"
+    " s.is_revoked, s.expiry_announced, s.view_count, s.items_added"
+    " FROM wishlist_shares s JOIN users u ON u.id = s.created_by"
+    " WHERE s.share_token = $1",
+    {token});
+  if (head.empty())
+    return rec;
+  rec.exists = true;
+  rec.share_id = head.str(0, 0);
+  rec.wishlist_id = head.str(0, 1);
+  rec.owner_id = head.str(0, 2);
+  rec.owner_display_name = head.str(0, 3);
+  rec.channel = head.str(0, 4);
+  rec.message = head.str(0, 5);
+  rec.created_at = head.i64(0, 6);
+  rec.expires_at = head.i64(0, 7);
+  rec.revoked = head.boolean(0, 8);
+  rec.expiry_announced = head.boolean(0, 9);
+  rec.view_count = head.i64(0, 10);
+  rec.items_added = head.i64(0, 11);
+  auto rows = c.exec("share_hidden",
+                     "SELECT wishlist_item_id FROM wishlist_share_hidden_items"
+                     " WHERE share_id = $1::uuid",
+                     {rec.share_id});
+  for (int i = 0; i < rows.size(); ++i)
+    rec.hidden.insert(rows.str(i, 0));
+  return rec;
+}
+
+caf::error share_gone() {
+  return make_error(errc::share_not_found, share_gone_message);
+}
+
+/// Items of `view` that recipients of this share see.
+int visible_count(const share_state& st, const wishlist_view& view) {
+  int n = 0;
+  for (auto& x : view.items)
+    n += st.row.hidden.count(x.item.wishlist_item_id) == 0;
+  return n;
+}
+
+share_info make_info(const share_state& st, int item_count) {
+  share_info info;
+  info.share_id = st.row.share_id;
+  info.share_token = st.token;
+  info.wishlist_id = st.row.wishlist_id;
+  info.owner_id = st.row.owner_id;
+  info.channel = st.row.channel;
+  info.created_at = st.row.created_at;
+  info.expires_at = st.row.expires_at;
+  info.is_revoked = st.row.revoked;
+  info.view_count = st.row.view_count;
+  info.items_added = st.row.items_added;
+  info.hidden_items.assign(st.row.hidden.begin(), st.row.hidden.end());
+  info.item_count = item_count;
+  return info;
+}
+
+/// The owner-side rule for a share named under `/wishlists/{id}/shares`:
+/// a token of another wishlist is as unknown as a missing one.
+caf::error check_owner(const share_state& st, const std::string& caller,
+                       const std::string& wishlist_id) {
+  if (!st.row.exists || st.row.wishlist_id != wishlist_id)
+    return share_gone();
+  if (caller != st.row.owner_id)
+    return make_error(errc::forbidden, "You can only manage your own shares");
+  return caf::none;
+}
+
+/// Ownership of the wishlist and membership of every named item.
+caf::error validate_request(const share_request& req,
+                            const wishlist_view& view) {
+  if (view.owner_id != req.owner_id)
+    return make_error(errc::forbidden, "You can only share wishlists you own");
+  for (auto& id : req.hidden_items) {
+    auto on_list = std::any_of(view.items.begin(), view.items.end(),
+                               [&](auto& x) {
+                                 return x.item.wishlist_item_id == id;
+                               });
+    if (!on_list)
+      return make_error(errc::validation_failed,
+                        "hidden_items: " + id + " is not an item of wishlist "
+                          + req.wishlist_id);
+  }
+  return caf::none;
+}
+
+/// Asks the wishlist for its current state and continues with `then`.
+template <class OnView, class OnError>
+void with_wishlist(self_ptr self, const std::string& wishlist_id,
+                   OnView then, OnError fail) {
+  self
+    ->request(self->state.ctx.wishlists, self->state.ctx.db_timeout,
+              envelope{wishlist_id, caf::make_message(atom::peek_v)})
+    .then([=](wishlist_view& view) mutable { then(view); },
+          [=](caf::error& err) mutable { fail(err); });
+}
+
+/// Runs `stmts` atomically on the I/O pool, then `done(rows)` or `fail`.
+template <class Done, class Fail>
+void commit(self_ptr self, std::vector<pg_connection::statement> stmts,
+            Done done, Fail fail) {
+  self
+    ->request(self->state.ctx.io, self->state.ctx.db_timeout,
+              make_db_task<int64_t>(
+                [stmts = std::move(stmts)](
+                  pg_connection& c) -> caf::expected<int64_t> {
+                  auto results = c.exec_atomic(stmts);
+                  // The first statement's first column, when it returns one.
+                  if (!results.empty() && !results.front().empty())
+                    return results.front().i64(0, 0);
+                  return int64_t{0};
+                }))
+    .then([=](int64_t first) mutable { done(first); },
+          [=](caf::error& err) mutable { fail(err); });
+}
+
+/// Commits every waiting view (up to the batch limit) in one round trip:
+/// one counter update and one multi-row outbox insert. Each view is
+/// answered only after that commit, so a crash loses no answered view.
+void commit_views(self_ptr self) {
+  auto& st = self->state;
+  if (st.committing_views || st.pending_views.empty())
+    return;
+  auto n = std::min<size_t>(st.pending_views.size(),
+                            static_cast<size_t>(std::max(1, st.ctx.view_batch_max)));
+  auto batch = std::make_shared<std::vector<pending_view>>(
+    std::make_move_iterator(st.pending_views.begin()),
+    std::make_move_iterator(st.pending_views.begin()
+                            + static_cast<std::ptrdiff_t>(n)));
+  st.pending_views.erase(st.pending_views.begin(),
+                         st.pending_views.begin()
+                           + static_cast<std::ptrdiff_t>(n));
+  st.committing_views = true;
+  auto now = st.ctx.clock->now_ms();
+  std::vector<std::string> events;
+  events.reserve(n);
+  for (auto& v : *batch)
+    events.push_back(share_event_json(
+      st, "share_viewed", static_cast<int>(v.answer.items.size()), "", v.meta,
+      now));
+  commit(
+    self,
+    {{"share_count_views",
+      "UPDATE wishlist_shares SET view_count = view_count + $2::int,"
+      " updated_at = to_timestamp($3::bigint / 1000.0)"
+      " WHERE id = $1::uuid RETURNING view_count",
+      {st.row.share_id, ms(static_cast<int64_t>(n)), ms(now)}},
+     share_events(st, std::move(events), now)},
+    [=](int64_t total) {
+      auto& st = self->state;
+      st.row.view_count = total;
+      auto first = total - static_cast<int64_t>(batch->size());
+      for (size_t i = 0; i < batch->size(); ++i) {
+        auto& v = (*batch)[i];
+        v.answer.view_count = first + static_cast<int64_t>(i) + 1;
+        v.rp.deliver(std::move(v.answer));
+      }
+      wake_relay(st.ctx);
+      st.committing_views = false;
+      commit_views(self);
+    },
+    [=](const caf::error& err) {
+      for (auto& v : *batch)
+        v.rp.deliver(err);
+      self->state.committing_views = false;
+      commit_views(self);
+    });
+}
+
+/// Tells the expiry sweeper about a deadline it may not know yet.
+void announce_deadline(const share_state& st) {
+  if (st.row.expires_at > 0 && st.ctx.share_expiry)
+    caf::anon_send(st.ctx.share_expiry, atom::schedule_v, st.row.expires_at);
+}
+
+} // namespace
+
+std::vector<share_info> load_shares_of(pg_connection& c,
+                                       const std::string& wishlist_id) {
+  auto rows = c.exec(
+    "share_list",
+    "SELECT s.id::text, s.share_token, s.created_by,"
+    " coalesce(s.share_channel, ''),"
+    " (extract(epoch from s.created_at) * 1000)::bigint,"
+    " coalesce((extract(epoch from s.expires_at) * 1000)::bigint, 0),"
+    " s.is_revoked, s.view_count, s.items_added,"
+    " coalesce(array_to_string(array(SELECT h.wishlist_item_id"
+    "   FROM wishlist_share_hidden_items h WHERE h.share_id = s.id"
+    "   ORDER BY 1), ','), '')"
+    " FROM wishlist_shares s WHERE s.wishlist_id = $1"
+    " ORDER BY s.created_at DESC, s.id",
+    {wishlist_id});
+  std::vector<share_info> out;
+  out.reserve(static_cast<size_t>(rows.size()));
+  for (int i = 0; i < rows.size(); ++i) {
+    share_info x;
+    x.share_id = rows.str(i, 0);
+    x.share_token = rows.str(i, 1);
+    x.wishlist_id = wishlist_id;
+    x.owner_id = rows.str(i, 2);
+    x.channel = rows.str(i, 3);
+    x.created_at = rows.i64(i, 4);
+    x.expires_at = rows.i64(i, 5);
+    x.is_revoked = rows.boolean(i, 6);
+    x.view_count = rows.i64(i, 7);
+    x.items_added = rows.i64(i, 8);
+    auto hidden = rows.str(i, 9);
+    for (size_t at = 0; !hidden.empty() && at <= hidden.size();) {
+      auto comma = std::min(hidden.find(',', at), hidden.size());
+      x.hidden_items.push_back(hidden.substr(at, comma - at));
+      at = comma + 1;
+    }
+    out.push_back(std::move(x));
+  }
+  return out;
+}
+
+share_actor::behavior_type share_actor_impl(self_ptr self, std::string token,
+                                            entity_context ctx) {
+  self->state.ctx = std::move(ctx);
+  self->state.token = token;
+  // Activation: nothing else is processed until the state is loaded.
+  self
+    ->request(self->state.ctx.io, self->state.ctx.db_timeout,
+              make_db_task<share_row>([token](pg_connection& c) {
+                return load_share(c, token);
+              }))
+    .await(
+      [=](share_row& rec) {
+        auto& st = self->state;
+        st.row = std::move(rec);
+        // A share that expired while nobody was looking is announced now
+        // (the sweeper would, too; the flag makes it happen once).
+        if (st.row.exists && !st.row.expiry_announced && !st.row.revoked
+            && st.row.expires_at > 0
+            && st.ctx.clock->now_ms() >= st.row.expires_at)
+          caf::anon_send(caf::actor_cast<caf::actor>(self), atom::expire_v);
+      },
+      [=](caf::error& err) { self->quit(std::move(err)); });
+  return {
+    [=](atom::check, share_request& req) -> caf::result<atom::ok> {
+      auto rp = self->make_response_promise<atom::ok>();
+      with_wishlist(
+        self, req.wishlist_id,
+        [=](const wishlist_view& view) mutable {
+          if (auto err = validate_request(req, view))
+            rp.deliver(std::move(err));
+          else
+            rp.deliver(atom::ok_v);
+        },
+        [=](const caf::error& err) mutable { rp.deliver(err); });
+      return rp;
+    },
+    [=](atom::create, share_request& req) -> caf::result<share_info> {
+      if (self->state.row.exists)
+        return make_error(errc::conflict, "share token already in use");
+      auto rp = self->make_response_promise<share_info>();
+      with_wishlist(
+        self, req.wishlist_id,
+        [=](const wishlist_view& view) mutable {
+          if (auto err = validate_request(req, view)) {
+            rp.deliver(std::move(err));
+            return;
+          }
+          auto& st = self->state;
+          if (st.row.exists) { // a second create raced this one
+            rp.deliver(make_error(errc::conflict, "share token already in use"));
+            return;
+          }
+          auto now = st.ctx.clock->now_ms();
+          // Fill the state first (events are built from it); undone below
+          // if the commit fails.
+          st.row.share_id = new_uuid();
+          st.row.wishlist_id = req.wishlist_id;
+          st.row.owner_id = req.owner_id;
+          st.row.owner_display_name = req.owner_display_name;
+          st.row.channel = req.channel;
+          st.row.message = req.message;
+          st.row.created_at = now;
+          st.row.expires_at = req.expires_in_days > 0
+                            ? now + req.expires_in_days * day_ms
+                            : 0;
+          st.row.hidden = std::set<std::string>(req.hidden_items.begin(),
+                                            req.hidden_items.end());
+          auto visible = visible_count(st, view);
+          std::vector<std::string> hidden(st.row.hidden.begin(), st.row.hidden.end());
+          commit(
+            self,
+            {{"share_insert",
+              "INSERT INTO wishlist_shares(id, wishlist_id, share_token,"
+              " created_by, expires_at, share_channel, created_at,"
+              " updated_at, message) VALUES ($1::uuid, $2, $3, $4,"
+              " CASE WHEN $5::bigint = 0 THEN NULL"
+              " ELSE to_timestamp($5::bigint / 1000.0) END, $6,"
+              " to_timestamp($7::bigint / 1000.0),"
+              " to_timestamp($7::bigint / 1000.0), nullif($8, ''))",
+              {st.row.share_id, st.row.wishlist_id, st.token, st.row.owner_id,
+               ms(st.row.expires_at), st.row.channel, ms(now), st.row.message}},
+             {"share_insert_hidden",
+              "INSERT INTO wishlist_share_hidden_items(share_id,"
+              " wishlist_item_id) SELECT $1::uuid, unnest($2::text[])",
+              {st.row.share_id, id_array(hidden)}},
+             share_events(st,
+                          {share_event_json(st, "share_created", visible, "",
+                                            req.meta, now)},
+                          now)},
+            [=](int64_t) mutable {
+              auto& st = self->state;
+              st.row.exists = true;
+              wake_relay(st.ctx);
+              announce_deadline(st);
+              rp.deliver(make_info(st, visible));
+            },
+            [=](const caf::error& err) mutable {
+              auto& st = self->state;
+              st.row = share_row{};
+              rp.deliver(err);
+            });
+        },
+        [=](const caf::error& err) mutable { rp.deliver(err); });
+      return rp;
+    },
+    [=](atom::view, request_meta& meta) -> caf::result<shared_wishlist> {
+      auto& st = self->state;
+      if (!st.live(st.ctx.clock->now_ms()))
+        return share_gone();
+      auto rp = self->make_response_promise<shared_wishlist>();
+      with_wishlist(
+        self, st.row.wishlist_id,
+        [=](const wishlist_view& view) mutable {
+          auto& st = self->state;
+          shared_wishlist answer;
+          answer.share_token = st.token;
+          answer.owner_id = st.row.owner_id;
+          answer.title = view.title;
+          answer.owner_display_name = st.row.owner_display_name;
+          answer.created_at = view.created_at;
+          for (auto& x : view.items)
+            if (st.row.hidden.count(x.item.wishlist_item_id) == 0)
+              answer.items.push_back(x.details);
+          st.pending_views.push_back(
+            pending_view{rp, std::move(answer), std::move(meta)});
+          commit_views(self);
+        },
+        [=](const caf::error& err) mutable {
+          // The wishlist was deleted under the share: gone, like the share.
+          if (is(err, errc::wishlist_not_found))
+            rp.deliver(share_gone());
+          else
+            rp.deliver(err);
+        });
+      return rp;
+    },
+    [=](atom::update, const std::string& caller, const std::string& wishlist_id,
+        share_visibility_change& change) -> caf::result<share_info> {
+      auto& st = self->state;
+      if (auto err = check_owner(st, caller, wishlist_id))
+        return err;
+      auto rp = self->make_response_promise<share_info>();
+      with_wishlist(
+        self, st.row.wishlist_id,
+        [=](const wishlist_view& view) mutable {
+          auto& st = self->state;
+          std::vector<std::string> unknown;
+          auto on_list = [&](const std::string& id) {
+            return std::any_of(view.items.begin(), view.items.end(),
+                               [&](auto& x) {
+                                 return x.item.wishlist_item_id == id;
+                               });
+          };
+          for (auto* ids : {&change.hide, &change.show})
+            for (auto& id : *ids)
+              if (!on_list(id))
+                unknown.push_back(id);
+          if (!unknown.empty()) {
+            std::string list;
+            for (auto& id : unknown)
+              list += (list.empty() ? "" : ", ") + id;
+            rp.deliver(make_error(errc::validation_failed,
+                                  "unknown wishlist items: " + list));
+            return;
+          }
+          auto next = st.row.hidden;
+          for (auto& id : change.show)
+            next.erase(id);
+          for (auto& id : change.hide)
+            next.insert(id);
+          auto now = st.ctx.clock->now_ms();
+          commit(
+            self,
+            {{"share_show",
+              "DELETE FROM wishlist_share_hidden_items WHERE share_id ="
+              " $1::uuid AND wishlist_item_id = ANY($2::text[])",
+              {st.row.share_id, id_array(change.show)}},
+             {"share_hide",
+              "INSERT INTO wishlist_share_hidden_items(share_id,"
+              " wishlist_item_id) SELECT $1::uuid, unnest($2::text[])"
+              " ON CONFLICT DO NOTHING",
+              {st.row.share_id, id_array(change.hide)}},
+             {"share_touch",
+              "UPDATE wishlist_shares SET updated_at ="
+              " to_timestamp($2::bigint / 1000.0) WHERE id = $1::uuid",
+              {st.row.share_id, ms(now)}}},
+            [=](int64_t) mutable {
+              auto& st = self->state;
+              st.row.hidden = next;
+              rp.deliver(make_info(st, visible_count(st, view)));
+            },
+            [=](const caf::error& err) mutable { rp.deliver(err); });
+        },
+        [=](const caf::error& err) mutable { rp.deliver(err); });
+      return rp;
+    },
+    [=](atom::revoke, const std::string& caller,
+        const std::string& wishlist_id) -> caf::result<atom::ok> {
+      auto& st = self->state;
+      if (auto err = check_owner(st, caller, wishlist_id))
+        return err;
+      if (st.row.revoked)
+        return atom::ok_v;
+      auto rp = self->make_response_promise<atom::ok>();
+      auto now = st.ctx.clock->now_ms();
+      commit(
+        self,
+        {{"share_revoke",
+          "UPDATE wishlist_shares SET is_revoked = TRUE,"
+          " updated_at = to_timestamp($2::bigint / 1000.0)"
+          " WHERE id = $1::uuid",
+          {st.row.share_id, ms(now)}},
+         share_events(st,
+                      {share_event_json(st, "share_revoked", 0, "", {}, now)},
+                      now)},
+        [=](int64_t) mutable {
+          self->state.row.revoked = true;
+          wake_relay(self->state.ctx);
+          rp.deliver(atom::ok_v);
+        },
+        [=](const caf::error& err) mutable { rp.deliver(err); });
+      return rp;
+    },
+    [=](atom::add, const std::string& recipient, const std::string& product_id,
+        request_meta& meta) -> caf::result<item_added> {
+      auto& st = self->state;
+      if (!st.live(st.ctx.clock->now_ms()))
+        return share_gone();
+      auto rp = self->make_response_promise<item_added>();
+      with_wishlist(
+        self, st.row.wishlist_id,
+        [=](const wishlist_view& view) mutable {
+          auto& st = self->state;
+          auto visible = std::any_of(
+            view.items.begin(), view.items.end(), [&](auto& x) {
+              return x.item.product_id == product_id
+                     && st.row.hidden.count(x.item.wishlist_item_id) == 0;
+            });
+          if (!visible) {
+            rp.deliver(share_gone());
+            return;
+          }
+          self
+            ->request(st.ctx.users, st.ctx.db_timeout,
+                      envelope{recipient,
+                               caf::make_message(atom::add_v, product_id)})
+            .then(
+              [=](item_added& added) mutable {
+                // Already on the recipient's list: nothing new to count.
+                if (!added.created) {
+                  rp.deliver(std::move(added));
+                  return;
+                }
+                auto& st = self->state;
+                auto now = st.ctx.clock->now_ms();
+                commit(
+                  self,
+                  {{"share_count_add",
+                    "UPDATE wishlist_shares SET items_added = items_added + 1,"
+                    " updated_at = to_timestamp($2::bigint / 1000.0)"
+                    " WHERE id = $1::uuid RETURNING items_added",
+                    {st.row.share_id, ms(now)}},
+                   share_events(st,
+                                {share_event_json(st, "share_item_added", 1,
+                                                  recipient, meta, now)},
+                                now)},
+                  [=](int64_t total) mutable {
+                    self->state.row.items_added = total;
+                    wake_relay(self->state.ctx);
+                    rp.deliver(std::move(added));
+                  },
+                  [=](const caf::error& err) mutable { rp.deliver(err); });
+              },
+              [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        },
+        [=](const caf::error& err) mutable {
+          rp.deliver(is(err, errc::wishlist_not_found) ? share_gone() : err);
+        });
+      return rp;
+    },
+    [=](atom::expire) {
+      auto& st = self->state;
+      if (!st.row.exists || st.row.revoked || st.row.expiry_announced || st.row.expires_at == 0
+          || st.ctx.clock->now_ms() < st.row.expires_at)
+        return;
+      auto now = st.ctx.clock->now_ms();
+      // The flag and the event in one statement: whichever node or
+      // activation gets there first writes the event; later ones write
+      // nothing, so share_expired goes out exactly once.
+      auto payload = share_event_json(st, "share_expired", 0, "", {}, now);
+      commit(
+        self,
+        {{"share_expire",
+          "WITH flagged AS (UPDATE wishlist_shares SET expiry_announced = TRUE,"
+          " updated_at = to_timestamp($5::bigint / 1000.0)"
+          " WHERE id = $1::uuid AND NOT expiry_announced RETURNING id)"
+          " INSERT INTO event_outbox(event_id, topic, event_key, schema_name,"
+          " payload, created_at) SELECT ($4::json->>'event_id')::uuid, $2, $3,"
+          " 'wishlist_social_event', $4::json,"
+          " to_timestamp($5::bigint / 1000.0) FROM flagged",
+          {st.row.share_id, social_topic, st.row.wishlist_id, payload, ms(now)}}},
+        [=](int64_t) {
+          self->state.row.expiry_announced = true;
+          wake_relay(self->state.ctx);
+        },
+        [=](const caf::error&) {
+          // Left unannounced: the sweeper asks again on its next round.
+        });
+    },
+    [=](atom::stop) { self->quit(); },
+  };
+}
+
+} // namespace vantage

@@ -1,0 +1,133 @@
+#include "actors/share_expiry.hpp"
+
+#include <algorithm>
+#include <vector>
+
+#include "actors/io_pool.hpp"
+
+namespace vantage {
+
+namespace {
+
+/// One sweep's findings: tokens due now, and the next deadline (0: none).
+struct due_shares {
+  std::vector<std::string> tokens;
+  int64_t next_deadline_ms = 0;
+};
+
+} // namespace
+} // namespace vantage
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vantage::due_shares)
+
+namespace vantage {
+
+namespace {
+
+constexpr int sweep_batch = 500;
+
+struct expiry_state {
+  entity_context ctx;
+  std::chrono::milliseconds max_interval{60000};
+  /// The earliest deadline a timer is already set for (0: none).
+  int64_t armed_for = 0;
+  bool sweeping = false;
+  bool sweep_again = false;
+  static inline const char* name = "share_expiry";
+};
+
+using self_ptr = caf::stateful_actor<expiry_state>*;
+
+void arm(self_ptr self, int64_t deadline) {
+  auto& st = self->state;
+  if (st.armed_for != 0 && st.armed_for <= deadline)
+    return;
+  st.armed_for = deadline;
+  caf::anon_send(st.ctx.timers, atom::schedule_v, deadline,
+                 caf::actor_cast<caf::actor>(self),
+                 caf::make_message(atom::tick_v));
+}
+
+void sweep(self_ptr self) {
+  auto& st = self->state;
+  if (st.sweeping) {
+    st.sweep_again = true;
+    return;
+  }
+  st.sweeping = true;
+  auto now = st.ctx.clock->now_ms();
+  self
+    ->request(st.ctx.io, st.ctx.db_timeout,
+              make_db_task<due_shares>(
+                [now](pg_connection& c) -> caf::expected<due_shares> {
+                  due_shares out;
+                  auto rows = c.exec(
+                    "expiry_due",
+                    "SELECT share_token FROM wishlist_shares"
+                    " WHERE expires_at IS NOT NULL AND NOT expiry_announced"
+                    " AND NOT is_revoked"
+                    " AND expires_at <= to_timestamp($1::bigint / 1000.0)"
+                    " ORDER BY expires_at LIMIT $2",
+                    {std::to_string(now), std::to_string(sweep_batch)});
+                  for (int i = 0; i < rows.size(); ++i)
+                    out.tokens.push_back(rows.str(i, 0));
+                  auto next = c.exec(
+                    "expiry_next",
+                    "SELECT coalesce((extract(epoch from min(expires_at))"
+                    " * 1000)::bigint, 0) FROM wishlist_shares"
+                    " WHERE expires_at IS NOT NULL AND NOT expiry_announced"
+                    " AND NOT is_revoked"
+                    " AND expires_at > to_timestamp($1::bigint / 1000.0)",
+                    {std::to_string(now)});
+                  out.next_deadline_ms = next.i64(0, 0);
+                  return out;
+                }))
+    .then(
+      [=](due_shares& due) {
+        auto& st = self->state;
+        for (auto& token : due.tokens)
+          caf::anon_send(st.ctx.shares,
+                         envelope{token, caf::make_message(atom::expire_v)});
+        st.sweeping = false;
+        auto now = st.ctx.clock->now_ms();
+        // A full batch means more are due: go on at once.
+        if (st.sweep_again || due.tokens.size() == sweep_batch) {
+          st.sweep_again = false;
+          sweep(self);
+          return;
+        }
+        auto next = now + st.max_interval.count();
+        if (due.next_deadline_ms > 0)
+          next = std::min(next, due.next_deadline_ms);
+        arm(self, next);
+      },
+      [=](caf::error&) {
+        // PostgreSQL away: try again after the interval.
+        auto& st = self->state;
+        st.sweeping = false;
+        arm(self, st.ctx.clock->now_ms() + st.max_interval.count());
+      });
+}
+
+caf::behavior expiry_actor(self_ptr self, entity_context ctx,
+                           std::chrono::milliseconds max_interval) {
+  self->state.ctx = std::move(ctx);
+  self->state.max_interval = max_interval;
+  sweep(self);
+  return {
+    [=](atom::tick) {
+      self->state.armed_for = 0;
+      sweep(self);
+    },
+    [=](atom::schedule, int64_t deadline_ms) { arm(self, deadline_ms); },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_share_expiry(caf::actor_system& sys, entity_context ctx,
+                              std::chrono::milliseconds max_interval) {
+  return sys.spawn(expiry_actor, std::move(ctx), max_interval);
+}
+
+} // namespace vantage

@@ -1,0 +1,645 @@
+#include "adapters/rate_limit.hpp"
+
+#include <hiredis/hiredis.h>
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <mutex>
+#include <random>
+#include <stdexcept>
+
+#include "adapters/json.hpp"
+#include "adapters/log.hpp"
+
+namespace vantage {
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+// KEYS[1] the user's log; ARGV now_ms, window_ms, limit, member suffix.
+// Returns {allowed, counted requests in the window, oldest counted score}.
+// A request at t counts while now < t + window. A rejected attempt is not
+// recorded, so hammering the endpoint does not push the retry time out. The
+// member is "<now>-<suffix>": two requests in the same millisecond are two
+// members.
+constexpr const char* sliding_log_lua = R"lua(
+local key = KEYS[1]
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+local count = redis.call('ZCARD', key)
+local allowed = 0
+if count < limit then
+  redis.call('ZADD', key, now, ARGV[1] .. '-' .. ARGV[4])
+  count = count + 1
+  allowed = 1
+end
+local oldest = now
+if count > 0 then
+  oldest = tonumber(redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2])
+end
+if allowed == 1 then
+  local newest = tonumber(redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')[2])
+  redis.call('PEXPIRE', key, math.max(newest + window - now, 1))
+end
+return {allowed, count, oldest}
+)lua";
+
+// GCRA. KEYS[1] the IP's theoretical arrival time (TAT, epoch ms); ARGV
+// now_ms, emission interval T (ms), capacity limit*T (ms). A request is
+// allowed when the TAT it would leave behind is at most `capacity` ahead of
+// now, which admits exactly `limit` requests in a burst and one per T after.
+// Returns {allowed, TAT after the decision}. The key expires when the TAT
+// is reached, the moment it would be equivalent to no key at all.
+constexpr const char* gcra_lua = R"lua(
+local key = KEYS[1]
+local now = tonumber(ARGV[1])
+local interval = tonumber(ARGV[2])
+local capacity = tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', key))
+if tat == nil or tat < now then
+  tat = now
+end
+if tat + interval - now > capacity then
+  return {0, tat}
+end
+tat = tat + interval
+redis.call('SET', key, tat, 'PX', tat - now)
+return {1, tat}
+)lua";
+
+enum script_id { sliding_log_script = 0, gcra_script = 1, script_count = 2 };
+
+constexpr const char* script_source[script_count] = {sliding_log_lua, gcra_lua};
+
+struct reply_free {
+  void operator()(redisReply* r) const { freeReplyObject(r); }
+};
+using reply_ptr = std::unique_ptr<redisReply, reply_free>;
+
+int64_t ceil_div(int64_t a, int64_t b) {
+  return a >= 0 ? (a + b - 1) / b : -((-a) / b);
+}
+
+int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             steady::now().time_since_epoch())
+      .count();
+}
+
+std::string hex64(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx",
+                static_cast<unsigned long long>(v));
+  return buf;
+}
+
+// hiredis 0.14 writes with write(2), which raises SIGPIPE on a connection the
+// server has reset, and SIGPIPE kills a process that does not ignore it.
+// While the process does not ignore it, every call blocks it in the calling
+// thread and swallows one that a failed write left pending.
+class sigpipe_guard {
+public:
+  explicit sigpipe_guard(bool active) : active_(active) {
+    if (!active_)
+      return;
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
+    active_ = sigismember(&old_, SIGPIPE) == 0;
+  }
+
+  ~sigpipe_guard() {
+    if (!active_)
+      return;
+    if (io_failed_) {
+      sigset_t pending;
+      sigpending(&pending);
+      if (sigismember(&pending, SIGPIPE) == 1) {
+        timespec zero{0, 0};
+        sigtimedwait(&pipe_, nullptr, &zero);
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+
+  sigpipe_guard(const sigpipe_guard&) = delete;
+  sigpipe_guard& operator=(const sigpipe_guard&) = delete;
+
+  void io_failed() { io_failed_ = true; }
+
+private:
+  bool active_;
+  bool io_failed_ = false;
+  sigset_t pipe_;
+  sigset_t old_;
+};
+
+std::atomic<uint64_t> next_limiter_id{1};
+
+} // namespace
+
+namespace detail {
+
+/// One thread's connection to Redis.
+struct rl_connection {
+  redisContext* ctx = nullptr;
+  /// SHA1 of each script as SCRIPT LOAD returned it on this connection.
+  std::string sha[script_count];
+  /// No connect attempt before this (steady ms): the back-off.
+  int64_t connect_not_before_ms = 0;
+
+  rl_connection() = default;
+  rl_connection(const rl_connection&) = delete;
+  rl_connection& operator=(const rl_connection&) = delete;
+
+  ~rl_connection() { close(); }
+
+  void close() {
+    if (ctx != nullptr) {
+      redisFree(ctx);
+      ctx = nullptr;
+    }
+  }
+};
+
+struct rate_limiter_state {
+  rate_limiter_options opts;
+  std::string host;
+  int port = 6379;
+  /// Never reused, unlike an address: a thread's slot for a limiter that is
+  /// gone can never be mistaken for one of a new limiter.
+  uint64_t id = next_limiter_id.fetch_add(1);
+  bool guard_sigpipe = true;
+  /// Makes sliding-log members unique across processes; the counter makes
+  /// them unique within this one.
+  std::string member_seed;
+  std::atomic<uint64_t> member_counter{0};
+
+  std::atomic<uint64_t> fail_open{0};
+  std::atomic<uint64_t> reloads{0};
+  std::atomic<uint64_t> connects{0};
+  std::atomic<int64_t> last_warn_ms{std::numeric_limits<int64_t>::min()};
+  std::atomic<uint64_t> unlogged_failures{0};
+  std::atomic<bool> outage{false};
+
+  /// Every connection of every thread; a thread uses only its own, so the
+  /// mutex guards registration and release only, never a command.
+  std::mutex conns_mtx;
+  std::vector<std::unique_ptr<rl_connection>> conns;
+
+  void release(rl_connection* c) {
+    std::lock_guard<std::mutex> guard{conns_mtx};
+    auto i = std::find_if(conns.begin(), conns.end(),
+                          [c](const auto& p) { return p.get() == c; });
+    if (i != conns.end())
+      conns.erase(i);
+  }
+
+  bool connect(rl_connection& c, std::string& err);
+  reply_ptr eval(rl_connection& c, int script, const std::string& key,
+                 const std::string* args, size_t nargs, std::string& err);
+  void back_off(rl_connection& c) {
+    c.close();
+    c.connect_not_before_ms = steady_ms() + opts.reconnect_backoff_ms;
+  }
+  void note_failure(const std::string& err);
+  void note_success() {
+    // A relaxed load on the hot path; the exchange only after an outage.
+    if (outage.load(std::memory_order_relaxed) && outage.exchange(false))
+      log_event(log_level::info, "rate_limit", "redis reachable again",
+                "\"redis\":\"" + host + ":" + std::to_string(port) + "\"");
+  }
+};
+
+} // namespace detail
+
+namespace {
+
+using detail::rate_limiter_state;
+using detail::rl_connection;
+
+// The calling thread's connections, one per limiter it has used. A thread
+// that ends hands its connections back to their limiters (if still alive);
+// a limiter that ends frees all of them, and its slots here are pruned the
+// next time this thread meets a new limiter.
+struct thread_slot {
+  uint64_t owner;
+  std::weak_ptr<rate_limiter_state> state;
+  rl_connection* conn;
+};
+
+struct thread_connections {
+  std::vector<thread_slot> slots;
+
+  ~thread_connections() {
+    for (auto& s : slots)
+      if (auto st = s.state.lock())
+        st->release(s.conn);
+  }
+};
+
+thread_local thread_connections this_thread_connections;
+
+rl_connection& connection_for(const std::shared_ptr<rate_limiter_state>& st) {
+  auto& slots = this_thread_connections.slots;
+  for (auto& s : slots)
+    if (s.owner == st->id)
+      return *s.conn; // the limiter is alive: we are inside its call
+  slots.erase(
+      std::remove_if(slots.begin(), slots.end(),
+                     [](const thread_slot& s) { return s.state.expired(); }),
+      slots.end());
+  auto conn = std::make_unique<rl_connection>();
+  auto* raw = conn.get();
+  {
+    std::lock_guard<std::mutex> guard{st->conns_mtx};
+    st->conns.push_back(std::move(conn));
+  }
+  slots.push_back(thread_slot{st->id, st, raw});
+  return *raw;
+}
+
+// redis://host:port[/db]. The same rule as redis_connection's constructor
+// (adapters/redis.cpp); kept here so that file stays untouched for now.
+void parse_redis_url(const std::string& url, std::string& host, int& port) {
+  auto rest = url.rfind("redis://", 0) == 0 ? url.substr(8) : url;
+  auto slash = rest.find('/');
+  if (slash != std::string::npos)
+    rest = rest.substr(0, slash);
+  auto colon = rest.rfind(':');
+  host = colon == std::string::npos ? rest : rest.substr(0, colon);
+  if (colon != std::string::npos)
+    port = std::stoi(rest.substr(colon + 1));
+}
+
+bool is_error(const redisReply* r, const char* prefix) {
+  return r->type == REDIS_REPLY_ERROR && r->str != nullptr
+         && std::strncmp(r->str, prefix, std::strlen(prefix)) == 0;
+}
+
+bool integer_at(const redisReply* r, size_t i, int64_t& out) {
+  if (r->type != REDIS_REPLY_ARRAY || r->elements <= i
+      || r->element[i]->type != REDIS_REPLY_INTEGER)
+    return false;
+  out = r->element[i]->integer;
+  return true;
+}
+
+} // namespace
+
+namespace detail {
+
+bool rate_limiter_state::connect(rl_connection& c, std::string& err) {
+  if (steady_ms() < c.connect_not_before_ms) {
+    err = "redis unreachable (waiting to reconnect)";
+    return false;
+  }
+  connects.fetch_add(1, std::memory_order_relaxed);
+  timeval tv{opts.timeout_ms / 1000, (opts.timeout_ms % 1000) * 1000};
+  c.ctx = redisConnectWithTimeout(host.c_str(), port, tv);
+  if (c.ctx == nullptr || c.ctx->err != 0) {
+    err = c.ctx != nullptr ? c.ctx->errstr : "redis: out of memory";
+    back_off(c);
+    return false;
+  }
+  redisSetTimeout(c.ctx, tv);
+  // One round trip names the connection and loads both scripts. SCRIPT LOAD
+  // is idempotent, so a Redis that restarted empty is ready again at once
+  // instead of answering NOSCRIPT to the first call of every thread.
+  int expected = 0;
+  if (!opts.client_name.empty()) {
+    const char* argv[] = {"CLIENT", "SETNAME", opts.client_name.c_str()};
+    size_t lens[] = {6, 7, opts.client_name.size()};
+    redisAppendCommandArgv(c.ctx, 3, argv, lens);
+    ++expected;
+  }
+  for (int s = 0; s < script_count; ++s) {
+    const char* argv[] = {"SCRIPT", "LOAD", script_source[s]};
+    size_t lens[] = {6, 4, std::strlen(script_source[s])};
+    redisAppendCommandArgv(c.ctx, 3, argv, lens);
+  }
+  expected += script_count;
+  for (int i = 0; i < expected; ++i) {
+    void* raw = nullptr;
+    if (redisGetReply(c.ctx, &raw) != REDIS_OK) {
+      err = c.ctx->errstr;
+      back_off(c);
+      return false;
+    }
+    reply_ptr r{static_cast<redisReply*>(raw)};
+    int script = i - (expected - script_count);
+    if (script < 0) {
+      // CLIENT SETNAME: a refusal (bad name) is not worth failing over.
+      continue;
+    }
+    if (r->type != REDIS_REPLY_STRING) {
+      err = r->type == REDIS_REPLY_ERROR ? r->str : "unexpected SCRIPT LOAD";
+      back_off(c);
+      return false;
+    }
+    c.sha[script].assign(r->str, r->len);
+  }
+  return true;
+}
+
+// EVALSHA with one key. Two retries, each at most once per call:
+//  - NOSCRIPT (SCRIPT FLUSH, or a Redis that restarted under an open
+//    connection): run it again as EVAL with the script's text, which loads
+//    it back into the cache for every later EVALSHA. One round trip, and
+//    unlike SCRIPT LOAD + EVALSHA it cannot lose a race with another flush.
+//  - An I/O error on a connection that was already open (Redis restarted, or
+//    dropped an idle client): reconnect at once and run again.
+// A timeout is not retried: a hung Redis must cost one timeout, not two.
+reply_ptr rate_limiter_state::eval(rl_connection& c, int script,
+                                   const std::string& key,
+                                   const std::string* args, size_t nargs,
+                                   std::string& err) {
+  sigpipe_guard guard{guard_sigpipe};
+  bool reconnected = false;
+  bool reloaded = false;
+  for (;;) {
+    bool fresh = false;
+    if (c.ctx == nullptr) {
+      if (!connect(c, err)) {
+        guard.io_failed();
+        return nullptr;
+      }
+      fresh = true;
+    }
+    const char* argv[8];
+    size_t lens[8];
+    if (reloaded) {
+      argv[0] = "EVAL";
+      lens[0] = 4;
+      argv[1] = script_source[script];
+      lens[1] = std::strlen(script_source[script]);
+    } else {
+      argv[0] = "EVALSHA";
+      lens[0] = 7;
+      argv[1] = c.sha[script].data();
+      lens[1] = c.sha[script].size();
+    }
+    argv[2] = "1";
+    lens[2] = 1;
+    argv[3] = key.data();
+    lens[3] = key.size();
+    for (size_t i = 0; i < nargs && i < 4; ++i) {
+      argv[4 + i] = args[i].data();
+      lens[4 + i] = args[i].size();
+    }
+    errno = 0;
+    reply_ptr r{static_cast<redisReply*>(redisCommandArgv(
+        c.ctx, static_cast<int>(4 + std::min<size_t>(nargs, 4)), argv, lens))};
+    if (!r) {
+      int saved = errno;
+      guard.io_failed();
+      err = c.ctx->errstr;
+      bool timed_out = c.ctx->err == REDIS_ERR_IO
+                       && (saved == EAGAIN || saved == EWOULDBLOCK);
+      if (fresh || reconnected || timed_out) {
+        back_off(c);
+        return nullptr;
+      }
+      c.close();
+      reconnected = true;
+      continue;
+    }
+    if (is_error(r.get(), "NOSCRIPT") && !reloaded) {
+      reloaded = true;
+      reloads.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+      // Redis answered but refused (OOM, BUSY, LOADING...): the connection
+      // is fine, the check is not.
+      err.assign(r->str, r->len);
+      return nullptr;
+    }
+    return r;
+  }
+}
+
+void rate_limiter_state::note_failure(const std::string& err) {
+  auto total = fail_open.fetch_add(1, std::memory_order_relaxed) + 1;
+  outage.store(true, std::memory_order_relaxed);
+  // One warning per interval across all threads: whoever wins the exchange
+  // logs, and says how many failures went unlogged since the last warning.
+  auto now = steady_ms();
+  auto last = last_warn_ms.load(std::memory_order_relaxed);
+  bool due = last == std::numeric_limits<int64_t>::min()
+             || now - last >= opts.log_interval_ms;
+  if (!due || !last_warn_ms.compare_exchange_strong(last, now)) {
+    unlogged_failures.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  auto unlogged = unlogged_failures.exchange(0, std::memory_order_relaxed);
+  std::string fields = "\"redis\":\"";
+  json_escape_to(fields, host + ":" + std::to_string(port));
+  fields += "\",\"error\":\"";
+  json_escape_to(fields, err);
+  fields += "\",\"fail_open_total\":" + std::to_string(total);
+  fields += ",\"unlogged_since_last\":" + std::to_string(unlogged);
+  log_event(log_level::warn, "rate_limit",
+            "redis unavailable, rate limits fail open", fields);
+}
+
+} // namespace detail
+
+namespace {
+
+rate_decision base_decision(const rate_limit_policy& p) {
+  rate_decision d;
+  d.limit = p.limit;
+  d.window_s = ceil_div(p.window_ms, 1000);
+  return d;
+}
+
+rate_decision failed_open(rate_limiter_state& st, const rate_limit_policy& p,
+                          int64_t now_ms, const std::string& err) {
+  st.note_failure(err);
+  auto d = base_decision(p);
+  d.allowed = true;
+  d.degraded = true;
+  d.remaining = p.limit;
+  d.reset_epoch_s = ceil_div(now_ms, 1000);
+  return d;
+}
+
+void check_policy(const rate_limit_policy& p) {
+  if (p.limit <= 0 || p.window_ms <= 0)
+    throw std::invalid_argument("rate limit policy needs limit > 0 and "
+                                "window_ms > 0");
+}
+
+std::string make_key(const std::string& prefix, std::string_view rule,
+                     std::string_view subject) {
+  std::string key;
+  key.reserve(prefix.size() + rule.size() + subject.size() + 1);
+  key.append(prefix).append(rule).append(1, ':').append(subject);
+  return key;
+}
+
+// `after_ms` from now until reset: fills both reset forms and, when
+// rejected, Retry-After (the same point in time).
+void set_reset(rate_decision& d, int64_t now_ms, int64_t after_ms) {
+  after_ms = std::max<int64_t>(after_ms, 1);
+  d.reset_after_s = ceil_div(after_ms, 1000);
+  d.reset_epoch_s = ceil_div(now_ms + after_ms, 1000);
+  d.retry_after_s = d.allowed ? 0 : d.reset_after_s;
+}
+
+} // namespace
+
+rate_limiter::rate_limiter(rate_limiter_options opts)
+    : state_(std::make_shared<detail::rate_limiter_state>()) {
+  auto& st = *state_;
+  st.opts = std::move(opts);
+  parse_redis_url(st.opts.redis_url, st.host, st.port);
+  std::random_device rd;
+  st.member_seed = hex64((static_cast<uint64_t>(rd()) << 32) ^ rd());
+  struct sigaction current {};
+  sigaction(SIGPIPE, nullptr, &current);
+  st.guard_sigpipe = current.sa_handler != SIG_IGN;
+  check_policy(st.opts.share_create);
+  check_policy(st.opts.share_lookup);
+}
+
+rate_limiter::~rate_limiter() = default;
+
+const rate_limiter_options& rate_limiter::options() const {
+  return state_->opts;
+}
+
+uint64_t rate_limiter::fail_open_total() const {
+  return state_->fail_open.load(std::memory_order_relaxed);
+}
+
+uint64_t rate_limiter::script_reloads_total() const {
+  return state_->reloads.load(std::memory_order_relaxed);
+}
+
+uint64_t rate_limiter::connect_attempts_total() const {
+  return state_->connects.load(std::memory_order_relaxed);
+}
+
+rate_decision rate_limiter::check_share_create(std::string_view user_id,
+                                               int64_t now_ms) {
+  return check_sliding_log("share_create", user_id, state_->opts.share_create,
+                           now_ms);
+}
+
+rate_decision rate_limiter::check_share_lookup(std::string_view client_ip,
+                                               int64_t now_ms) {
+  return check_gcra("share_lookup", client_ip, state_->opts.share_lookup,
+                    now_ms);
+}
+
+rate_decision rate_limiter::check_sliding_log(std::string_view rule,
+                                              std::string_view subject,
+                                              const rate_limit_policy& p,
+                                              int64_t now_ms) {
+  check_policy(p);
+  auto& st = *state_;
+  auto key = make_key(st.opts.key_prefix, rule, subject);
+  auto n = st.member_counter.fetch_add(1, std::memory_order_relaxed);
+  std::string args[4]
+      = {std::to_string(now_ms), std::to_string(p.window_ms),
+         std::to_string(p.limit), st.member_seed + "-" + std::to_string(n)};
+  std::string err;
+  auto r
+      = st.eval(connection_for(state_), sliding_log_script, key, args, 4, err);
+  int64_t allowed = 0;
+  int64_t count = 0;
+  int64_t oldest = 0;
+  if (r
+      && !(integer_at(r.get(), 0, allowed) && integer_at(r.get(), 1, count)
+           && integer_at(r.get(), 2, oldest))) {
+    err = "unexpected reply to the sliding-log script";
+    r.reset();
+  }
+  if (!r)
+    return failed_open(st, p, now_ms, err);
+  st.note_success();
+  auto d = base_decision(p);
+  d.allowed = allowed == 1;
+  d.remaining = std::clamp<int64_t>(p.limit - count, 0, p.limit);
+  // Reset: the oldest counted request leaves the window. Clamped to the
+  // window in case another node's clock runs ahead of ours.
+  set_reset(d, now_ms, std::min(oldest + p.window_ms - now_ms, p.window_ms));
+  return d;
+}
+
+rate_decision rate_limiter::check_gcra(std::string_view rule,
+                                       std::string_view subject,
+                                       const rate_limit_policy& p,
+                                       int64_t now_ms) {
+  check_policy(p);
+  auto& st = *state_;
+  auto key = make_key(st.opts.key_prefix, rule, subject);
+  // Whole milliseconds keep the script's arithmetic exact; the capacity is
+  // limit * T (not the window) so a burst is exactly `limit` even when the
+  // window does not divide evenly (the sustained rate then rounds up a
+  // hair: 7 per minute becomes one per 8571 ms).
+  int64_t interval = std::max<int64_t>(p.window_ms / p.limit, 1);
+  int64_t capacity = interval * p.limit;
+  std::string args[3] = {std::to_string(now_ms), std::to_string(interval),
+                         std::to_string(capacity)};
+  std::string err;
+  auto r = st.eval(connection_for(state_), gcra_script, key, args, 3, err);
+  int64_t allowed = 0;
+  int64_t tat = 0;
+  if (r && !(integer_at(r.get(), 0, allowed) && integer_at(r.get(), 1, tat))) {
+    err = "unexpected reply to the GCRA script";
+    r.reset();
+  }
+  if (!r)
+    return failed_open(st, p, now_ms, err);
+  st.note_success();
+  auto d = base_decision(p);
+  d.allowed = allowed == 1;
+  int64_t ahead = std::max<int64_t>(tat - now_ms, 0);
+  int64_t spare = capacity - ahead;
+  d.remaining = spare > 0 ? std::min(spare / interval, p.limit) : 0;
+  // Reset: the moment one more request fits, i.e. when `ahead` has shrunk
+  // to capacity - (remaining + 1) * T. With remaining 0 that is exactly
+  // when a rejected request would pass.
+  set_reset(d, now_ms, ahead + (d.remaining + 1) * interval - capacity);
+  return d;
+}
+
+std::vector<std::pair<std::string, std::string>>
+rate_limit_headers(const rate_decision& d) {
+  std::vector<std::pair<std::string, std::string>> h;
+  if (d.degraded)
+    return h;
+  auto limit = std::to_string(d.limit);
+  auto remaining = std::to_string(d.remaining);
+  h.reserve(6);
+  h.emplace_back("X-RateLimit-Limit", limit);
+  h.emplace_back("X-RateLimit-Remaining", remaining);
+  h.emplace_back("X-RateLimit-Reset", std::to_string(d.reset_epoch_s));
+  // draft-ietf-httpapi-ratelimit-headers-07, 3.5 and 3.1: a quota policy is
+  // "<limit>;w=<window seconds>"; RateLimit is a dictionary whose reset is
+  // delta seconds (3.4), the same point in time as Retry-After (section 4).
+  h.emplace_back("RateLimit-Policy",
+                 limit + ";w=" + std::to_string(d.window_s));
+  h.emplace_back("RateLimit",
+                 "limit=" + limit + ", remaining=" + remaining
+                     + ", reset=" + std::to_string(d.reset_after_s));
+  if (!d.allowed)
+    h.emplace_back("Retry-After", std::to_string(d.retry_after_s));
+  return h;
+}
+
+} // namespace vantage

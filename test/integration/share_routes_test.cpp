@@ -1,0 +1,454 @@
+#define BOOST_TEST_MODULE share_routes_test
+#include <boost/test/unit_test.hpp>
+
+#include <atomic>
+#include <regex>
+#include <thread>
+#include <vector>
+
+#include "adapters/json.hpp"
+#include "adapters/pg.hpp"
+#include "test/support/node_fixture.hpp"
+
+using namespace vantage;
+using namespace vantage::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+int64_t count_rows(const std::string& sql,
+                   const std::vector<pg_param>& params = {}) {
+  pg_connection c{env_or("VANTAGE_DATABASE_URL", ""), 2000};
+  return c.exec("count_rows_test", sql.c_str(), params).i64(0, 0);
+}
+
+int64_t outbox_events(const std::string& token, const std::string& type) {
+  pg_connection c{env_or("VANTAGE_DATABASE_URL", ""), 2000};
+  return c
+    .exec("outbox_count",
+          "SELECT count(*) FROM event_outbox WHERE topic ="
+          " 'wishlist.social.events' AND payload->>'share_token' = $1"
+          " AND payload->>'event_type' = $2",
+          {token, type})
+    .i64(0, 0);
+}
+
+/// Tokens outlive every clock advance of this suite (weeks).
+std::string tok(const std::string& sub, const std::string& name) {
+  return token_for(sub, name, "customer", 90LL * 24 * 3600);
+}
+
+/// An owner with a wishlist of `n` demo products.
+struct owner {
+  std::string user_id = unique("usr_own");
+  std::string token = tok(user_id, "Maya C.");
+  std::string wishlist_id;
+  std::vector<std::string> item_ids;
+  std::vector<std::string> product_ids;
+
+  explicit owner(int n = 3, const std::string& title = "Birthday") {
+    auto r = N().call("POST", "/api/v2/wishlists",
+                      R"({"title":)" + json_quote(title) + "}", token);
+    BOOST_REQUIRE_EQUAL(r.status, 201);
+    wishlist_id = r.str("wishlist_id");
+    for (int i = 1; i <= n; ++i) {
+      char pid[16];
+      std::snprintf(pid, sizeof pid, "prd_%03d", i);
+      auto a = N().call("POST", "/api/v2/wishlists/" + wishlist_id + "/items",
+                        std::string{R"({"product_id":")"} + pid + "\"}", token);
+      BOOST_REQUIRE_EQUAL(a.status, 201);
+      item_ids.push_back(a.str("wishlist_item_id"));
+      product_ids.push_back(pid);
+    }
+  }
+
+  http_result share(const std::string& body) {
+    return N().call("POST", "/api/v2/wishlists/" + wishlist_id + "/share",
+                    body, token);
+  }
+
+  std::string share_token(const std::string& body = R"({"channel":"link"})") {
+    auto r = share(body);
+    BOOST_REQUIRE_EQUAL(r.status, 201);
+    return r.str("share_token");
+  }
+
+  size_t share_count() {
+    auto r = N().call("GET", "/api/v2/wishlists/" + wishlist_id + "/shares",
+                      "", token);
+    BOOST_REQUIRE_EQUAL(r.status, 200);
+    size_t n = 0;
+    for (size_t at = r.body.find("\"share_id\""); at != std::string::npos;
+         at = r.body.find("\"share_id\"", at + 1))
+      ++n;
+    return n;
+  }
+};
+
+int64_t json_int(const std::string& body, const char* path_a,
+                 const char* path_b = nullptr) {
+  simdjson::dom::parser p;
+  auto doc = p.parse(body);
+  int64_t v = -1;
+  auto err = path_b ? doc[path_a][path_b].get(v) : doc[path_a].get(v);
+  return err == simdjson::SUCCESS ? v : -1;
+}
+
+/// All lookups of this suite come from 127.0.0.1, one bucket of 60 per
+/// minute: tests that view shares start by letting a minute pass.
+void refill_lookup_bucket() {
+  N().node->advance(std::chrono::seconds{61});
+}
+
+/// The 404 body without its request id, to compare answers.
+std::string without_request_id(std::string body) {
+  return std::regex_replace(body, std::regex{R"("request_id":"[^"]*")"}, "");
+}
+
+} // namespace
+
+BOOST_TEST_GLOBAL_FIXTURE(global_node);
+
+BOOST_AUTO_TEST_SUITE(create_and_view)
+
+BOOST_AUTO_TEST_CASE(create_answers_the_contract_shape_with_limit_headers) {
+  owner o{3};
+  auto r = o.share(R"({"channel":"whatsapp","hidden_items":[")" + o.item_ids[0]
+                   + R"("],"message":"For my birthday"})");
+  BOOST_REQUIRE_EQUAL(r.status, 201);
+  auto token = r.str("share_token");
+  BOOST_TEST(token.size() == 22u);
+  BOOST_TEST(std::regex_match(token, std::regex{"[0-9A-Za-z]{22}"}));
+  BOOST_TEST(r.str("share_url").find("/wishlists/shared/" + token)
+             != std::string::npos);
+  BOOST_TEST(r.str("preview_image_url").find("/social/" + token + "/preview.png")
+             != std::string::npos);
+  BOOST_TEST(r.str("preview_status") == "fallback");
+  BOOST_TEST(json_int(r.body, "item_count") == 2);
+  BOOST_TEST(json_int(r.body, "hidden_items_count") == 1);
+  BOOST_TEST(!r.str("expires_at").empty());
+  BOOST_TEST(r.header("X-RateLimit-Limit") == "20");
+  BOOST_TEST(r.header("X-RateLimit-Remaining") == "19");
+  BOOST_TEST(!r.header("X-RateLimit-Reset").empty());
+  BOOST_TEST(!r.header("RateLimit-Policy").empty());
+  BOOST_TEST(outbox_events(token, "share_created") == 1);
+}
+
+BOOST_AUTO_TEST_CASE(never_expiring_share_has_null_expiry) {
+  owner o{1};
+  auto r = o.share(R"({"channel":"email","expires_in_days":null})");
+  BOOST_REQUIRE_EQUAL(r.status, 201);
+  BOOST_TEST(r.body.find("\"expires_at\":null") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(views_show_visible_items_and_count_every_view) {
+  refill_lookup_bucket();
+  owner o{3, "Tom's <b>list</b>"};
+  auto token = o.share_token(R"({"channel":"link","hidden_items":[")"
+                             + o.item_ids[1] + R"("]})");
+  auto json = N().call("GET", "/api/v2/wishlists/shared/" + token);
+  BOOST_REQUIRE_EQUAL(json.status, 200);
+  BOOST_TEST(json_int(json.body, "wishlist", "item_count") == 2);
+  BOOST_TEST(json_int(json.body, "wishlist", "share_view_count") == 1);
+  BOOST_TEST(json.body.find(o.product_ids[1]) == std::string::npos);
+  BOOST_TEST(json.body.find(o.product_ids[0]) != std::string::npos);
+  BOOST_TEST(json.body.find("\"is_authenticated\":false") != std::string::npos);
+  BOOST_TEST(json.body.find("\"owner_display_name\":\"Maya C.\"")
+             != std::string::npos, json.body);
+  // Nothing private about the owner.
+  BOOST_TEST(json.body.find(o.user_id) == std::string::npos);
+  BOOST_TEST(!json.header("X-RateLimit-Remaining").empty());
+
+  auto reader = tok(unique("usr_rd"), "Reader");
+  auto authed = N().call("GET", "/api/v2/wishlists/shared/" + token, "", reader);
+  BOOST_TEST(authed.body.find("\"can_add_to_own_list\":true") != std::string::npos);
+  BOOST_TEST(json_int(authed.body, "wishlist", "share_view_count") == 2);
+
+  auto html = N().call("GET", "/wishlists/shared/" + token);
+  BOOST_REQUIRE_EQUAL(html.status, 200);
+  BOOST_TEST(html.header("Content-Type") == "text/html; charset=utf-8");
+  BOOST_TEST(html.header("Cache-Control") == "public, max-age=300");
+  auto head = html.body.substr(0, 4096);
+  BOOST_TEST(head.find(R"(<meta property="og:type" content="product.group">)")
+             != std::string::npos);
+  BOOST_TEST(head.find(R"(<meta property="og:title" content="Maya C.&#39;s Wishlist: Tom&#39;s &lt;b&gt;list&lt;/b&gt;">)")
+             != std::string::npos);
+  BOOST_TEST(head.find(R"(<meta name="twitter:description" content="Check out 2 items!">)")
+             != std::string::npos);
+  BOOST_TEST(html.body.find("<b>list</b>") == std::string::npos);
+
+  auto list = N().call("GET", "/api/v2/wishlists/" + o.wishlist_id + "/shares",
+                       "", o.token);
+  BOOST_TEST(list.body.find("\"view_count\":3") != std::string::npos);
+  BOOST_TEST(outbox_events(token, "share_viewed") == 3);
+}
+
+BOOST_AUTO_TEST_CASE(concurrent_views_are_all_counted) {
+  refill_lookup_bucket();
+  owner o{2};
+  auto token = o.share_token();
+  constexpr int threads = 8;
+  constexpr int per_thread = 25;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> ts;
+  auto base = N().node->base_url();
+  for (int t = 0; t < threads; ++t)
+    ts.emplace_back([&] {
+      httplib::Client c{base};
+      for (int i = 0; i < per_thread; ++i) {
+        // Spread over addresses so the lookup limit does not interfere.
+        auto r = c.Get("/api/v2/wishlists/shared/" + token);
+        if (r && r->status == 200)
+          ++ok;
+      }
+    });
+  for (auto& t : ts)
+    t.join();
+  // Every 200 is a committed view; the limiter allows 60 per minute.
+  BOOST_TEST(ok.load() > 0);
+  BOOST_TEST(count_rows("SELECT view_count FROM wishlist_shares WHERE"
+                        " share_token = $1",
+                        {token})
+             == ok.load());
+  BOOST_TEST(outbox_events(token, "share_viewed") == ok.load());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(manage)
+
+BOOST_AUTO_TEST_CASE(patch_hides_and_shows_items) {
+  refill_lookup_bucket();
+  owner o{3};
+  auto token = o.share_token();
+  auto path = "/api/v2/wishlists/" + o.wishlist_id + "/shares/" + token;
+  auto hide = N().call("PATCH", path, R"({"hide":[")" + o.item_ids[2] + "\"]}",
+                       o.token);
+  BOOST_REQUIRE_EQUAL(hide.status, 200);
+  BOOST_TEST(json_int(hide.body, "hidden_items_count") == 1);
+  auto v = N().call("GET", "/api/v2/wishlists/shared/" + token);
+  BOOST_TEST(json_int(v.body, "wishlist", "item_count") == 2);
+  auto show = N().call("PATCH", path, R"({"show":[")" + o.item_ids[2] + "\"]}",
+                       o.token);
+  BOOST_TEST(json_int(show.body, "hidden_items_count") == 0);
+  v = N().call("GET", "/api/v2/wishlists/shared/" + token);
+  BOOST_TEST(json_int(v.body, "wishlist", "item_count") == 3);
+  auto unknown = N().call("PATCH", path, R"({"hide":["wli_nope"]})", o.token);
+  BOOST_TEST(unknown.status == 422);
+  auto other = tok(unique("usr_x"), "X");
+  BOOST_TEST(N().call("PATCH", path, R"({"hide":[")" + o.item_ids[0] + "\"]}",
+                      other)
+               .status
+             == 403);
+}
+
+BOOST_AUTO_TEST_CASE(revoke_is_idempotent_and_kills_the_link) {
+  refill_lookup_bucket();
+  owner o{1};
+  auto token = o.share_token();
+  auto path = "/api/v2/wishlists/" + o.wishlist_id + "/shares/" + token;
+  auto other = tok(unique("usr_x"), "X");
+  BOOST_TEST(N().call("DELETE", path, "", other).status == 403);
+  BOOST_TEST(N().call("GET", "/api/v2/wishlists/shared/" + token).status == 200);
+  BOOST_TEST(N().call("DELETE", path, "", o.token).status == 204);
+  BOOST_TEST(N().call("DELETE", path, "", o.token).status == 204);
+  auto revoked = N().call("GET", "/api/v2/wishlists/shared/" + token);
+  BOOST_TEST(revoked.status == 404);
+  BOOST_TEST(revoked.str("error") == "SHARE_NOT_FOUND");
+  auto unknown = N().call("GET", "/api/v2/wishlists/shared/AAAAAAAAAAAAAAAAAAAAAA");
+  BOOST_TEST(unknown.status == 404);
+  BOOST_TEST(without_request_id(revoked.body) == without_request_id(unknown.body));
+  auto html_revoked = N().call("GET", "/wishlists/shared/" + token);
+  auto html_unknown = N().call("GET", "/wishlists/shared/AAAAAAAAAAAAAAAAAAAAAA");
+  BOOST_TEST(html_revoked.status == 404);
+  BOOST_TEST(html_revoked.body == html_unknown.body);
+  BOOST_TEST(html_revoked.body.find("This shared wishlist is no longer available")
+             != std::string::npos);
+  BOOST_TEST(outbox_events(token, "share_revoked") == 1);
+  BOOST_TEST(outbox_events(token, "share_viewed") == 1);
+}
+
+BOOST_AUTO_TEST_CASE(expiry_is_a_404_and_announced_exactly_once) {
+  refill_lookup_bucket();
+  owner o{1};
+  auto token = o.share_token(R"({"channel":"link","expires_in_days":7})");
+  BOOST_TEST(N().call("GET", "/api/v2/wishlists/shared/" + token).status == 200);
+  N().node->advance(std::chrono::hours{24 * 7 + 1});
+  BOOST_TEST(N().call("GET", "/api/v2/wishlists/shared/" + token).status == 404);
+  BOOST_TEST(eventually([&] { return outbox_events(token, "share_expired") == 1; },
+                        5s));
+  // Further sweeps and activations add nothing.
+  N().node->advance(std::chrono::hours{24});
+  BOOST_TEST(N().call("GET", "/api/v2/wishlists/shared/" + token).status == 404);
+  std::this_thread::sleep_for(200ms); // a duplicate would have had time
+  BOOST_TEST(outbox_events(token, "share_expired") == 1);
+}
+
+BOOST_AUTO_TEST_CASE(list_is_for_the_owner_only) {
+  owner o{1};
+  o.share_token();
+  o.share_token();
+  BOOST_TEST(o.share_count() == 2u);
+  auto other = tok(unique("usr_x"), "X");
+  auto r = N().call("GET", "/api/v2/wishlists/" + o.wishlist_id + "/shares", "",
+                    other);
+  BOOST_TEST(r.status == 404);
+  BOOST_TEST(r.str("error") == "WISHLIST_NOT_FOUND");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(add_from_share)
+
+BOOST_AUTO_TEST_CASE(adds_counts_and_refuses_hidden_or_revoked) {
+  owner o{2};
+  auto token = o.share_token(R"({"channel":"link","hidden_items":[")"
+                             + o.item_ids[1] + R"("]})");
+  auto recipient_id = unique("usr_rcp");
+  auto recipient = tok(recipient_id, "Rae");
+  auto add = [&](const std::string& product, const std::string& tok) {
+    return N().call("POST", "/api/v2/wishlists/my/items",
+                    R"({"product_id":")" + product
+                      + R"(","source":"shared_wishlist","source_token":")" + tok
+                      + "\"}",
+                    recipient);
+  };
+  auto ok = add(o.product_ids[0], token);
+  BOOST_TEST(ok.status == 201);
+  BOOST_TEST(add(o.product_ids[0], token).status == 200); // already there
+  auto hidden = add(o.product_ids[1], token);
+  BOOST_TEST(hidden.status == 404);
+  BOOST_TEST(hidden.str("error") == "SHARE_NOT_FOUND");
+  BOOST_TEST(add("prd_024", token).status == 404); // not on the list at all
+  BOOST_TEST(add(o.product_ids[0], "short").status == 404);
+  BOOST_TEST(count_rows("SELECT items_added FROM wishlist_shares WHERE"
+                        " share_token = $1",
+                        {token})
+             == 1);
+  BOOST_TEST(count_rows("SELECT count(*) FROM event_outbox WHERE"
+                        " payload->>'share_token' = $1 AND"
+                        " payload->>'event_type' = 'share_item_added' AND"
+                        " payload->>'recipient_user_id' = $2",
+                        {token, recipient_id})
+             == 1);
+  N().call("DELETE", "/api/v2/wishlists/" + o.wishlist_id + "/shares/" + token,
+           "", o.token);
+  BOOST_TEST(add(o.product_ids[0], token).status == 404);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(bad_input)
+
+BOOST_AUTO_TEST_CASE(bad_create_bodies_are_422_and_change_nothing) {
+  owner o{1};
+  auto stranger = owner{1};
+  std::vector<std::string> bodies = {
+    R"({})",
+    R"({"channel":"carrier-pigeon"})",
+    R"({"channel":"link","expires_in_days":0})",
+    R"({"channel":"link","expires_in_days":1})",
+    R"({"channel":"link","expires_in_days":31})",
+    R"({"channel":"link","expires_in_days":"30"})",
+    R"({"channel":"link","expires_in_days":-7})",
+    R"({"channel":"link","hidden_items":[")" + stranger.item_ids[0] + "\"]}",
+    R"({"channel":"link","message":")" + std::string(501, 'm') + "\"}",
+    R"({"channel":"link","hidden_items":"wli_1"})",
+  };
+  std::string many = R"({"channel":"link","hidden_items":[)";
+  for (int i = 0; i < 10000; ++i)
+    many += (i ? ",\"" : "\"") + std::to_string(i) + "\"";
+  many += "]}";
+  std::string over_cap = R"({"channel":"link","hidden_items":[)";
+  for (int i = 0; i < 1001; ++i)
+    over_cap += (i ? ",\"" : "\"") + std::to_string(i) + "\"";
+  over_cap += "]}";
+  bodies.push_back(over_cap);
+  for (auto& body : bodies) {
+    auto r = o.share(body);
+    BOOST_TEST(r.status == 422, body.substr(0, 80) << " -> " << r.status);
+    BOOST_TEST(r.str("error") == "VALIDATION_FAILED");
+  }
+  // 10,000 ids cannot fit in the 64 KiB body limit at all.
+  auto huge = o.share(many);
+  BOOST_TEST(huge.status == 413);
+  BOOST_TEST(huge.str("error") == "PAYLOAD_TOO_LARGE");
+  BOOST_TEST(o.share_count() == 0u);
+  // Refused requests did not spend the rate limit either.
+  auto first = o.share(R"({"channel":"link"})");
+  BOOST_TEST(first.header("X-RateLimit-Remaining") == "19");
+}
+
+BOOST_AUTO_TEST_CASE(unknown_and_foreign_wishlists) {
+  owner o{1};
+  owner other{1};
+  auto missing = N().call("POST", "/api/v2/wishlists/wl_doesnotexist/share",
+                          R"({"channel":"link"})", o.token);
+  BOOST_TEST(missing.status == 404);
+  BOOST_TEST(missing.str("error") == "WISHLIST_NOT_FOUND");
+  auto foreign = N().call("POST", "/api/v2/wishlists/" + other.wishlist_id + "/share",
+                          R"({"channel":"link"})", o.token);
+  BOOST_TEST(foreign.status == 403);
+  BOOST_TEST(foreign.str("error") == "FORBIDDEN");
+  BOOST_TEST(other.share_count() == 0u);
+  BOOST_TEST(N().call("POST", "/api/v2/wishlists/" + o.wishlist_id + "/share",
+                      R"({"channel":"link"})")
+               .status
+             == 401);
+}
+
+BOOST_AUTO_TEST_CASE(malformed_tokens_are_404_never_500) {
+  refill_lookup_bucket();
+  std::vector<std::string> tokens = {
+    "short", std::string(23, 'A'), "AAAAAAAAAAAAAAAAAAAAA!", "..%2F..%2Fetc%2Fpasswd",
+    "../../etc/passwd", "AAAAAAAAAAA%00AAAAAAAAAA", std::string(1 << 20, 'A')};
+  for (auto& t : tokens) {
+    for (auto* prefix : {"/api/v2/wishlists/shared/", "/wishlists/shared/"}) {
+      auto r = N().call("GET", prefix + t);
+      BOOST_TEST(r.status == 404, prefix << t.substr(0, 40) << " -> " << r.status);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(rate_limits)
+
+BOOST_AUTO_TEST_CASE(the_21st_share_in_an_hour_is_429) {
+  owner o{1};
+  for (int i = 0; i < 20; ++i)
+    BOOST_REQUIRE_EQUAL(o.share(R"({"channel":"link"})").status, 201);
+  auto r = o.share(R"({"channel":"link"})");
+  BOOST_TEST(r.status == 429);
+  BOOST_TEST(r.str("error") == "RATE_LIMIT_EXCEEDED");
+  BOOST_TEST(!r.header("Retry-After").empty());
+  BOOST_TEST(json_int(r.body, "retry_after_seconds") > 0);
+  BOOST_TEST(r.header("X-RateLimit-Remaining") == "0");
+  BOOST_TEST(o.share_count() == 20u);
+  N().node->advance(std::chrono::minutes{61});
+  BOOST_TEST(o.share(R"({"channel":"link"})").status == 201);
+}
+
+BOOST_AUTO_TEST_CASE(the_61st_lookup_in_a_minute_is_429) {
+  // A fresh address (the node trusts nothing forwarded): use the preview of
+  // the limit headers to find where this address stands, then exhaust it.
+  owner o{1};
+  auto token = o.share_token();
+  auto first = N().call("GET", "/api/v2/wishlists/shared/" + token);
+  N().node->advance(std::chrono::minutes{2}); // a full bucket
+  int allowed = 0;
+  http_result last;
+  for (int i = 0; i < 61; ++i) {
+    last = N().call("GET", "/api/v2/wishlists/shared/" + token);
+    if (last.status == 200)
+      ++allowed;
+  }
+  BOOST_TEST(allowed == 60);
+  BOOST_TEST(last.status == 429);
+  BOOST_TEST(!last.header("Retry-After").empty());
+  N().node->advance(std::chrono::seconds{60});
+  BOOST_TEST(N().call("GET", "/api/v2/wishlists/shared/" + token).status == 200);
+  (void) first;
+}
+
+BOOST_AUTO_TEST_SUITE_END()
