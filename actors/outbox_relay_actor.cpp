@@ -4,10 +4,14 @@
 #include <map>
 #include <vector>
 
+#include <simdjson.h>
+
 #include "adapters/avro.hpp"
+#include "adapters/json.hpp"
 #include "adapters/kafka.hpp"
 #include "adapters/log.hpp"
 #include "adapters/pg.hpp"
+#include "adapters/topics.hpp"
 #include "messages/type_ids.hpp"
 
 namespace vantage {
@@ -22,6 +26,55 @@ struct outbox_row {
   std::string schema;
   std::string payload;
 };
+
+/// Longest string a shrunk dead letter keeps (bytes, cut at a character).
+constexpr size_t dead_letter_string_max = 256;
+
+void shrink_json(simdjson::dom::element el, json_writer& w) {
+  using simdjson::dom::element_type;
+  switch (el.type()) {
+    case element_type::OBJECT:
+      w.begin_object();
+      for (auto field : simdjson::dom::object(el)) {
+        w.key(field.key);
+        shrink_json(field.value, w);
+      }
+      w.end_object();
+      break;
+    case element_type::ARRAY:
+      w.begin_array();
+      for (auto x : simdjson::dom::array(el))
+        shrink_json(x, w);
+      w.end_array();
+      break;
+    case element_type::STRING: {
+      std::string_view sv = el;
+      if (sv.size() > dead_letter_string_max) {
+        auto cut = dead_letter_string_max;
+        while (cut > 0 && (static_cast<unsigned char>(sv[cut]) & 0xC0) == 0x80)
+          --cut;
+        sv = sv.substr(0, cut);
+      }
+      w.value(sv);
+      break;
+    }
+    default:
+      w.raw(simdjson::minify(el));
+  }
+}
+
+/// The event with every long string cut short: what still fits in a dead
+/// letter when the event itself was too large for the broker. Ids, types
+/// and timestamps are short and survive intact.
+std::string shrink_payload(const std::string& json) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(json).get(doc) != simdjson::SUCCESS)
+    return json;
+  json_writer w;
+  shrink_json(doc, w);
+  return w.take();
+}
 
 struct relay_state {
   relay_options opts;
@@ -65,7 +118,9 @@ struct relay_state {
       return false;
     }
     std::string err;
-    producer = kafka_producer::create(bootstrap, err);
+    producer = kafka_producer::create(
+      bootstrap, err,
+      {{"message.max.bytes", std::to_string(opts.message_max_bytes)}});
     if (!producer)
       log_throttled("kafka producer: " + err);
     return producer != nullptr;
@@ -101,6 +156,8 @@ struct relay_state {
       std::vector<kafka_record> records;
       std::vector<int64_t> poisoned;
       std::vector<std::string> poison_reasons;
+      std::vector<int64_t> dead_lettered_ids;
+      std::vector<std::string> dead_letter_reasons;
       for (int i = 0; i < rows.size(); ++i) {
         outbox_row r{rows.i64(i, 0), rows.str(i, 1), rows.str(i, 2),
                      rows.str(i, 3), rows.str(i, 4), rows.str(i, 5)};
@@ -131,13 +188,39 @@ struct relay_state {
         if (rep.status == delivery_status::delivered) {
           sent_ids += (sent++ > 0 ? "," : "") + std::to_string(batch[i].id);
         } else if (rep.status == delivery_status::permanent_failure) {
-          poisoned.push_back(batch[i].id);
-          poison_reasons.push_back("kafka: " + rep.error);
+          continue; // dead-lettered below
         } else {
           if (failed_ids.size() > 1)
             failed_ids += ",";
           failed_ids += std::to_string(batch[i].id);
           last_err = rep.error;
+        }
+      }
+      // Rejected for good: to the topic's DLQ with the reason, so nothing
+      // is dropped silently and later events are not held up.
+      std::vector<size_t> rejected;
+      std::vector<std::string> rejected_reasons;
+      for (size_t i = 0; i < batch.size(); ++i)
+        if (reports[i].status == delivery_status::permanent_failure) {
+          rejected.push_back(i);
+          rejected_reasons.push_back("kafka: " + reports[i].error);
+        }
+      for (size_t k = 0; k < rejected.size(); ++k) {
+        auto& row = batch[rejected[k]];
+        auto outcome = dead_letter(row, records[rejected[k]],
+                                   rejected_reasons[k]);
+        if (outcome == delivery_status::delivered) {
+          dead_lettered_ids.push_back(row.id);
+          dead_letter_reasons.push_back(rejected_reasons[k] + "; sent to "
+                                        + row.topic + ".dlq");
+        } else if (outcome == delivery_status::permanent_failure) {
+          poisoned.push_back(row.id);
+          poison_reasons.push_back(rejected_reasons[k]);
+        } else {
+          if (failed_ids.size() > 1)
+            failed_ids += ",";
+          failed_ids += std::to_string(row.id);
+          last_err = "dead-letter queue unreachable";
         }
       }
       sent_ids += "}";
@@ -156,9 +239,17 @@ struct relay_state {
                "UPDATE event_outbox SET sent_at = now(), attempts = attempts + 1,"
                " last_error = $2 WHERE id = $1",
                {std::to_string(poisoned[i]), poison_reasons[i]});
+      for (size_t i = 0; i < dead_lettered_ids.size(); ++i)
+        c.exec("relay_mark_poison",
+               "UPDATE event_outbox SET sent_at = now(), attempts = attempts + 1,"
+               " last_error = $2 WHERE id = $1",
+               {std::to_string(dead_lettered_ids[i]), dead_letter_reasons[i]});
       c.commit();
       status->published += sent;
-      status->dead_lettered += static_cast<int64_t>(poisoned.size());
+      status->dead_lettered += static_cast<int64_t>(poisoned.size()
+                                                   + dead_lettered_ids.size());
+      for (auto& reason : dead_letter_reasons)
+        log_event(log_level::warn, "outbox_relay", "event dead-lettered: " + reason);
       for (auto& reason : poison_reasons)
         log_event(log_level::error, "outbox_relay", "event parked: " + reason);
       if (failed_ids.size() > 2) {
@@ -169,12 +260,41 @@ struct relay_state {
         return -1;
       }
       status->kafka_ok = true;
-      return sent + static_cast<int>(poisoned.size());
+      return sent + static_cast<int>(poisoned.size() + dead_lettered_ids.size());
     } catch (const pg_error& e) {
       c.rollback();
       log_throttled(std::string{"postgres: "} + e.what());
       return -1;
     }
+  }
+
+  /// Publishes a rejected event to `<topic>.dlq` with the reason in the
+  /// `dlq_reason` header; if the DLQ rejects it too (too large for any
+  /// topic), once more with its long strings cut. Returns delivered, or
+  /// permanent_failure when there is no DLQ (the row is parked), or
+  /// retriable_failure (try the event again later).
+  delivery_status dead_letter(const outbox_row& row, const kafka_record& rec,
+                              const std::string& reason) {
+    auto dlq_topic = row.topic + ".dlq";
+    if (find_topic(dlq_topic) == nullptr)
+      return delivery_status::permanent_failure;
+    kafka_record letter{dlq_topic, rec.key, rec.value, rec.headers};
+    letter.headers.push_back({"dlq_reason", reason});
+    letter.headers.push_back({"dlq_original_topic", row.topic});
+    auto timeout = std::chrono::milliseconds{opts.delivery_timeout_ms};
+    auto rep = producer->produce_and_wait({letter}, timeout).front();
+    if (rep.status != delivery_status::permanent_failure)
+      return rep.status;
+    std::string err;
+    auto* codec = this->codec(row.schema, err);
+    std::string shrunk;
+    if (codec == nullptr
+        || !codec->encode(shrink_payload(row.payload), shrunk, err))
+      return delivery_status::permanent_failure;
+    letter.value = std::move(shrunk);
+    letter.headers.push_back({"dlq_value_truncated", "true"});
+    rep = producer->produce_and_wait({letter}, timeout).front();
+    return rep.status;
   }
 
   /// After a failed round: if the cluster now lives elsewhere (an embedded

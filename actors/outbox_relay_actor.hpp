@@ -20,6 +20,8 @@ struct relay_options {
   int batch = 500;
   /// How long one round waits for delivery reports before retrying later.
   int delivery_timeout_ms = 15000;
+  /// The producer's message.max.bytes.
+  int message_max_bytes = 1000000;
 };
 
 /// Live relay status read by /healthz and /metrics without a round trip
@@ -29,6 +31,8 @@ struct relay_status {
   std::atomic<int64_t> published{0};
   std::atomic<int64_t> failed_rounds{0};
   std::atomic<int64_t> pending{0};
+  /// Events that can never be published as they are: sent to their
+  /// topic's DLQ (`<topic>.dlq`) or, without one, parked in the outbox.
   std::atomic<int64_t> dead_lettered{0};
   /// A wake-up is on its way to the relay: writers need not send another
   /// (see wake_relay). The relay clears it when its round starts.

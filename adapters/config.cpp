@@ -42,6 +42,8 @@ node_options node_options::from_env() {
   o.kafka_bootstrap_from_file = !env_or("VANTAGE_KAFKA_BOOTSTRAP_FILE", "").empty();
   o.kafka_bootstrap_file = env_or("VANTAGE_KAFKA_BOOTSTRAP_FILE",
                                   o.data_dir + "/kafka.bootstrap");
+  o.kafka_message_max_bytes = env_int("VANTAGE_KAFKA_MESSAGE_MAX_BYTES",
+                                      o.kafka_message_max_bytes);
   o.outbox_poll_ms = env_int("VANTAGE_OUTBOX_POLL_MS", o.outbox_poll_ms);
   o.outbox_batch = env_int("VANTAGE_OUTBOX_BATCH", o.outbox_batch);
   o.jwt_secret = env_or("VANTAGE_JWT_SECRET", "");

@@ -38,6 +38,9 @@ struct node_options {
   /// found again without restarting the node.
   std::string kafka_bootstrap_file;
   bool kafka_bootstrap_from_file = false;
+  /// VANTAGE_KAFKA_MESSAGE_MAX_BYTES (1000000): the producer's
+  /// message.max.bytes; a larger event goes to its topic's DLQ.
+  int kafka_message_max_bytes = 1000000;
   /// VANTAGE_OUTBOX_POLL_MS (200): relay wake-up when nothing signalled it.
   int outbox_poll_ms = 200;
   /// VANTAGE_OUTBOX_BATCH (500): events per relay round.

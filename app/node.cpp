@@ -84,7 +84,8 @@ public:
       sys_,
       relay_options{opts_.database_url, opts_.pg_timeout_ms,
                     [opts = opts_] { return opts.resolve_kafka_bootstrap(); },
-                    opts_.outbox_poll_ms, opts_.outbox_batch, 15000},
+                    opts_.outbox_poll_ms, opts_.outbox_batch, 15000,
+                    opts_.kafka_message_max_bytes},
       relay_status_);
     timers_ = spawn_clock_timers(sys_, clock_);
     entity_context ctx;
