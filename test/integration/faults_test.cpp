@@ -132,6 +132,41 @@ BOOST_AUTO_TEST_CASE(postgres_outage_fails_fast_and_recovers_without_restart) {
   BOOST_TEST(n.call("GET", "/api/v2/products/prd_012").status == 200);
 }
 
+BOOST_AUTO_TEST_CASE(redis_outage_lets_shares_through_and_is_counted) {
+  node_fixture n;
+  auto t = token_for(unique("usr_rl"), "Rl");
+  auto wl = n.call("POST", "/api/v2/wishlists", R"({"title":"rl"})", t)
+              .str("wishlist_id");
+  BOOST_REQUIRE(!wl.empty());
+  auto fail_opens = [&] {
+    auto m = n.call("GET", "/metrics").body;
+    auto at = m.find("\nvantage_rate_limit_fail_open_total ");
+    return at == std::string::npos ? -1.0 : std::stod(m.substr(at + 36));
+  };
+  auto before = fail_opens();
+  BOOST_REQUIRE_EQUAL(services("stop-redis"), 0);
+  http_result share;
+  auto took = timed([&] {
+    share = n.call("POST", "/api/v2/wishlists/" + wl + "/share",
+                   R"({"channel":"link"})", t);
+  });
+  BOOST_TEST(share.status == 201); // fail open: sharing outlives its guard
+  BOOST_TEST(took.count() < 2000);
+  BOOST_TEST(share.header("X-RateLimit-Limit").empty()); // nothing counted
+  auto view = n.call("GET", "/api/v2/wishlists/shared/" + share.str("share_token"));
+  BOOST_TEST(view.status == 200);
+  BOOST_TEST(fail_opens() >= before + 2);
+  BOOST_REQUIRE_EQUAL(services("start-redis"), 0);
+  bool counted_again = eventually(
+    [&] {
+      auto r = n.call("POST", "/api/v2/wishlists/" + wl + "/share",
+                      R"({"channel":"link"})", t);
+      return r.status == 201 && !r.header("X-RateLimit-Limit").empty();
+    },
+    10s);
+  BOOST_TEST(counted_again);
+}
+
 BOOST_AUTO_TEST_CASE(kafka_outage_delays_events_but_loses_none) {
   node_fixture n;
   auto t = token_for(unique("usr_kf"), "Kf");

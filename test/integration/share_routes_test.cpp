@@ -134,6 +134,25 @@ BOOST_AUTO_TEST_CASE(create_answers_the_contract_shape_with_limit_headers) {
   BOOST_TEST(outbox_events(token, "share_created") == 1);
 }
 
+BOOST_AUTO_TEST_CASE(preview_is_a_1200x630_png_under_600_kb) {
+  owner o{1};
+  auto token = o.share_token();
+  auto png = N().call("GET", "/social/" + token + "/preview.png");
+  BOOST_REQUIRE_EQUAL(png.status, 200);
+  BOOST_TEST(png.header("Content-Type") == "image/png");
+  BOOST_TEST(png.body.size() < 600u * 1024);
+  BOOST_REQUIRE(png.body.size() > 24u);
+  BOOST_TEST(png.body.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0);
+  auto be32 = [&](size_t at) {
+    auto b = [&](size_t i) { return static_cast<uint32_t>(static_cast<unsigned char>(png.body[at + i])); };
+    return b(0) << 24 | b(1) << 16 | b(2) << 8 | b(3);
+  };
+  BOOST_TEST(png.body.compare(12, 4, "IHDR") == 0);
+  BOOST_TEST(be32(16) == 1200u);
+  BOOST_TEST(be32(20) == 630u);
+  BOOST_TEST(N().call("GET", "/social/not-a-token/preview.png").status == 404);
+}
+
 BOOST_AUTO_TEST_CASE(never_expiring_share_has_null_expiry) {
   owner o{1};
   auto r = o.share(R"({"channel":"email","expires_in_days":null})");
