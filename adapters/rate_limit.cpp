@@ -1,4 +1,5 @@
 #include "adapters/rate_limit.hpp"
+#include "adapters/redis.hpp"
 
 #include <hiredis/hiredis.h>
 
@@ -268,19 +269,6 @@ rl_connection& connection_for(const std::shared_ptr<rate_limiter_state>& st) {
   }
   slots.push_back(thread_slot{st->id, st, raw});
   return *raw;
-}
-
-// redis://host:port[/db]. The same rule as redis_connection's constructor
-// (adapters/redis.cpp); kept here so that file stays untouched for now.
-void parse_redis_url(const std::string& url, std::string& host, int& port) {
-  auto rest = url.rfind("redis://", 0) == 0 ? url.substr(8) : url;
-  auto slash = rest.find('/');
-  if (slash != std::string::npos)
-    rest = rest.substr(0, slash);
-  auto colon = rest.rfind(':');
-  host = colon == std::string::npos ? rest : rest.substr(0, colon);
-  if (colon != std::string::npos)
-    port = std::stoi(rest.substr(colon + 1));
 }
 
 bool is_error(const redisReply* r, const char* prefix) {

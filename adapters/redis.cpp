@@ -4,16 +4,20 @@
 
 namespace vantage {
 
-redis_connection::redis_connection(std::string url, int timeout_ms)
-  : timeout_ms_(timeout_ms) {
+void parse_redis_url(const std::string& url, std::string& host, int& port) {
   auto rest = url.rfind("redis://", 0) == 0 ? url.substr(8) : url;
   auto slash = rest.find('/');
   if (slash != std::string::npos)
     rest = rest.substr(0, slash);
   auto colon = rest.rfind(':');
-  host_ = colon == std::string::npos ? rest : rest.substr(0, colon);
+  host = colon == std::string::npos ? rest : rest.substr(0, colon);
   if (colon != std::string::npos)
-    port_ = std::stoi(rest.substr(colon + 1));
+    port = std::stoi(rest.substr(colon + 1));
+}
+
+redis_connection::redis_connection(std::string url, int timeout_ms)
+  : timeout_ms_(timeout_ms) {
+  parse_redis_url(url, host_, port_);
 }
 
 redis_connection::~redis_connection() {

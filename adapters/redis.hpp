@@ -7,6 +7,10 @@ struct redisContext;
 
 namespace vantage {
 
+/// Host and port of `url` (redis://host:port[/db]; the port stays as given
+/// when the URL has none).
+void parse_redis_url(const std::string& url, std::string& host, int& port);
+
 /// A synchronous hiredis connection for one thread at a time. Reconnects on
 /// demand; every call is bounded by the timeout so an outage fails fast.
 class redis_connection {

@@ -74,6 +74,12 @@ public:
   }
 
   bool start(std::string& err) {
+    if (opts_.share_create_limit < 1 || opts_.share_lookup_limit < 1
+        || opts_.view_batch_max < 1) {
+      err = "VANTAGE_SHARE_CREATE_LIMIT, VANTAGE_SHARE_LOOKUP_LIMIT and"
+            " VANTAGE_VIEW_BATCH_MAX must be positive integers";
+      return false;
+    }
     auto metrics = std::make_shared<metrics_registry>();
     relay_status_ = std::make_shared<relay_status>();
     io_ = spawn_io_pool(sys_, io_pool_options{opts_.database_url,
