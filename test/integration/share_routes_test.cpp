@@ -465,6 +465,12 @@ BOOST_AUTO_TEST_CASE(the_61st_lookup_in_a_minute_is_429) {
   BOOST_TEST(allowed == 60);
   BOOST_TEST(last.status == 429);
   BOOST_TEST(!last.header("Retry-After").empty());
+  // X-Forwarded-For is the client's word unless the node is told to trust
+  // it (VANTAGE_TRUST_FORWARDED): no fresh bucket for a made-up address.
+  auto spoofed = N().call("GET", "/api/v2/wishlists/shared/" + token, "", "",
+                          "application/json",
+                          {{"X-Forwarded-For", "203.0.113.7"}});
+  BOOST_TEST(spoofed.status == 429);
   N().node->advance(std::chrono::seconds{60});
   BOOST_TEST(N().call("GET", "/api/v2/wishlists/shared/" + token).status == 200);
   (void) first;
