@@ -381,26 +381,29 @@ share_actor::behavior_type share_actor_impl(self_ptr self, std::string token,
                                             req.hidden_items.end());
           auto visible = visible_count(st, view);
           std::vector<std::string> hidden(st.row.hidden.begin(), st.row.hidden.end());
+          std::vector<pg_connection::statement> stmts{
+            {"share_insert",
+             "INSERT INTO wishlist_shares(id, wishlist_id, share_token,"
+             " created_by, expires_at, share_channel, created_at,"
+             " updated_at, message) VALUES ($1::uuid, $2, $3, $4,"
+             " CASE WHEN $5::bigint = 0 THEN NULL"
+             " ELSE to_timestamp($5::bigint / 1000.0) END, $6,"
+             " to_timestamp($7::bigint / 1000.0),"
+             " to_timestamp($7::bigint / 1000.0), nullif($8, ''))",
+             {st.row.share_id, st.row.wishlist_id, st.token, st.row.owner_id,
+              ms(st.row.expires_at), st.row.channel, ms(now), st.row.message}},
+            share_events(st,
+                         {share_event_json(st, "share_created", visible, "",
+                                           req.meta, now)},
+                         now)};
+          if (!hidden.empty())
+            stmts.push_back(
+              {"share_insert_hidden",
+               "INSERT INTO wishlist_share_hidden_items(share_id,"
+               " wishlist_item_id) SELECT $1::uuid, unnest($2::text[])",
+               {st.row.share_id, id_array(hidden)}});
           commit(
-            self,
-            {{"share_insert",
-              "INSERT INTO wishlist_shares(id, wishlist_id, share_token,"
-              " created_by, expires_at, share_channel, created_at,"
-              " updated_at, message) VALUES ($1::uuid, $2, $3, $4,"
-              " CASE WHEN $5::bigint = 0 THEN NULL"
-              " ELSE to_timestamp($5::bigint / 1000.0) END, $6,"
-              " to_timestamp($7::bigint / 1000.0),"
-              " to_timestamp($7::bigint / 1000.0), nullif($8, ''))",
-              {st.row.share_id, st.row.wishlist_id, st.token, st.row.owner_id,
-               ms(st.row.expires_at), st.row.channel, ms(now), st.row.message}},
-             {"share_insert_hidden",
-              "INSERT INTO wishlist_share_hidden_items(share_id,"
-              " wishlist_item_id) SELECT $1::uuid, unnest($2::text[])",
-              {st.row.share_id, id_array(hidden)}},
-             share_events(st,
-                          {share_event_json(st, "share_created", visible, "",
-                                            req.meta, now)},
-                          now)},
+            self, std::move(stmts),
             [=](int64_t) mutable {
               auto& st = self->state;
               st.row.exists = true;
