@@ -192,6 +192,18 @@ void with_wishlist(self_ptr self, const std::string& wishlist_id,
           [=](caf::error& err) mutable { fail(err); });
 }
 
+/// Continues with the number of items recipients see now (0 when the
+/// wishlist is gone), for events that report it.
+template <class Then>
+void with_visible_count(self_ptr self, Then then) {
+  with_wishlist(
+    self, self->state.row.wishlist_id,
+    [=](const wishlist_view& view) mutable {
+      then(visible_count(self->state, view));
+    },
+    [=](const caf::error&) mutable { then(0); });
+}
+
 /// Runs `stmts` atomically on the I/O pool, then `done(rows)` or `fail`.
 template <class Done, class Fail>
 void commit(self_ptr self, std::vector<pg_connection::statement> stmts,
@@ -511,31 +523,39 @@ share_actor::behavior_type share_actor_impl(self_ptr self, std::string token,
         [=](const caf::error& err) mutable { rp.deliver(err); });
       return rp;
     },
-    [=](atom::revoke, const std::string& caller,
-        const std::string& wishlist_id) -> caf::result<atom::ok> {
+    [=](atom::revoke, const std::string& caller, const std::string& wishlist_id,
+        request_meta& meta) -> caf::result<atom::ok> {
       auto& st = self->state;
       if (auto err = check_owner(st, caller, wishlist_id))
         return err;
       if (st.row.revoked)
         return atom::ok_v;
       auto rp = self->make_response_promise<atom::ok>();
-      auto now = st.ctx.clock->now_ms();
-      commit(
-        self,
-        {{"share_revoke",
-          "UPDATE wishlist_shares SET is_revoked = TRUE,"
-          " updated_at = to_timestamp($2::bigint / 1000.0)"
-          " WHERE id = $1::uuid",
-          {st.row.share_id, ms(now)}},
-         share_events(st,
-                      {share_event_json(st, "share_revoked", 0, "", {}, now)},
-                      now)},
-        [=](int64_t) mutable {
-          self->state.row.revoked = true;
-          wake_relay(self->state.ctx);
+      with_visible_count(self, [=](int visible) mutable {
+        auto& st = self->state;
+        if (st.row.revoked) { // a concurrent revoke got there first
           rp.deliver(atom::ok_v);
-        },
-        [=](const caf::error& err) mutable { rp.deliver(err); });
+          return;
+        }
+        auto now = st.ctx.clock->now_ms();
+        commit(
+          self,
+          {{"share_revoke",
+            "UPDATE wishlist_shares SET is_revoked = TRUE,"
+            " updated_at = to_timestamp($2::bigint / 1000.0)"
+            " WHERE id = $1::uuid AND NOT is_revoked",
+            {st.row.share_id, ms(now)}},
+           share_events(st,
+                        {share_event_json(st, "share_revoked", visible, "",
+                                          meta, now)},
+                        now)},
+          [=](int64_t) mutable {
+            self->state.row.revoked = true;
+            wake_relay(self->state.ctx);
+            rp.deliver(atom::ok_v);
+          },
+          [=](const caf::error& err) mutable { rp.deliver(err); });
+      });
       return rp;
     },
     [=](atom::add, const std::string& recipient, const std::string& product_id,
@@ -596,33 +616,45 @@ share_actor::behavior_type share_actor_impl(self_ptr self, std::string token,
       return rp;
     },
     [=](atom::expire) {
-      auto& st = self->state;
-      if (!st.row.exists || st.row.revoked || st.row.expiry_announced || st.row.expires_at == 0
-          || st.ctx.clock->now_ms() < st.row.expires_at)
+      auto due = [self] {
+        auto& st = self->state;
+        return st.row.exists && !st.row.revoked && !st.row.expiry_announced
+               && st.row.expires_at != 0
+               && st.ctx.clock->now_ms() >= st.row.expires_at;
+      };
+      if (!due())
         return;
-      auto now = st.ctx.clock->now_ms();
-      // The flag and the event in one statement: whichever node or
-      // activation gets there first writes the event; later ones write
-      // nothing, so share_expired goes out exactly once.
-      auto payload = share_event_json(st, "share_expired", 0, "", {}, now);
-      commit(
-        self,
-        {{"share_expire",
-          "WITH flagged AS (UPDATE wishlist_shares SET expiry_announced = TRUE,"
-          " updated_at = to_timestamp($5::bigint / 1000.0)"
-          " WHERE id = $1::uuid AND NOT expiry_announced RETURNING id)"
-          " INSERT INTO event_outbox(event_id, topic, event_key, schema_name,"
-          " payload, created_at) SELECT ($4::json->>'event_id')::uuid, $2, $3,"
-          " 'wishlist_social_event', $4::json,"
-          " to_timestamp($5::bigint / 1000.0) FROM flagged",
-          {st.row.share_id, social_topic, st.row.wishlist_id, payload, ms(now)}}},
-        [=](int64_t) {
-          self->state.row.expiry_announced = true;
-          wake_relay(self->state.ctx);
-        },
-        [=](const caf::error&) {
-          // Left unannounced: the sweeper asks again on its next round.
-        });
+      with_visible_count(self, [=](int visible) {
+        if (!due())
+          return;
+        auto& st = self->state;
+        auto now = st.ctx.clock->now_ms();
+        // The flag and the event in one statement: whichever node or
+        // activation gets there first writes the event; later ones write
+        // nothing, so share_expired goes out exactly once.
+        auto payload = share_event_json(st, "share_expired", visible, "", {},
+                                        now);
+        commit(
+          self,
+          {{"share_expire",
+            "WITH flagged AS (UPDATE wishlist_shares SET"
+            " expiry_announced = TRUE,"
+            " updated_at = to_timestamp($5::bigint / 1000.0)"
+            " WHERE id = $1::uuid AND NOT expiry_announced RETURNING id)"
+            " INSERT INTO event_outbox(event_id, topic, event_key, schema_name,"
+            " payload, created_at) SELECT ($4::json->>'event_id')::uuid, $2,"
+            " $3, 'wishlist_social_event', $4::json,"
+            " to_timestamp($5::bigint / 1000.0) FROM flagged",
+            {st.row.share_id, social_topic, st.row.wishlist_id, payload,
+             ms(now)}}},
+          [=](int64_t) {
+            self->state.row.expiry_announced = true;
+            wake_relay(self->state.ctx);
+          },
+          [=](const caf::error&) {
+            // Left unannounced: the sweeper asks again on its next round.
+          });
+      });
     },
     [=](atom::stop) { self->quit(); },
   };

@@ -12,6 +12,8 @@ namespace {
 /// One sweep's findings: tokens due now, and the next deadline (0: none).
 struct due_shares {
   std::vector<std::string> tokens;
+  /// Expiry of the last token (ms), where the next page starts.
+  int64_t last_expiry_ms = 0;
   int64_t next_deadline_ms = 0;
 };
 
@@ -33,6 +35,11 @@ struct expiry_state {
   int64_t armed_for = 0;
   bool sweeping = false;
   bool sweep_again = false;
+  /// Within one sweep, the (expiry, token) after which the next page
+  /// starts: expire messages are asynchronous, so re-reading from the
+  /// start would send the same tokens again.
+  int64_t cursor_expiry_ms = 0;
+  std::string cursor_token;
   static inline const char* name = "share_expiry";
 };
 
@@ -56,21 +63,31 @@ void sweep(self_ptr self) {
   }
   st.sweeping = true;
   auto now = st.ctx.clock->now_ms();
+  auto after_ms = st.cursor_expiry_ms;
+  auto after_token = st.cursor_token;
   self
     ->request(st.ctx.io, st.ctx.db_timeout,
               make_db_task<due_shares>(
-                [now](pg_connection& c) -> caf::expected<due_shares> {
+                [now, after_ms, after_token](
+                  pg_connection& c) -> caf::expected<due_shares> {
                   due_shares out;
                   auto rows = c.exec(
                     "expiry_due",
-                    "SELECT share_token FROM wishlist_shares"
+                    "SELECT share_token,"
+                    " (extract(epoch from expires_at) * 1000)::bigint"
+                    " FROM wishlist_shares"
                     " WHERE expires_at IS NOT NULL AND NOT expiry_announced"
                     " AND NOT is_revoked"
                     " AND expires_at <= to_timestamp($1::bigint / 1000.0)"
-                    " ORDER BY expires_at LIMIT $2",
-                    {std::to_string(now), std::to_string(sweep_batch)});
+                    " AND (expires_at, share_token) >"
+                    " (to_timestamp($3::bigint / 1000.0), $4)"
+                    " ORDER BY expires_at, share_token LIMIT $2",
+                    {std::to_string(now), std::to_string(sweep_batch),
+                     std::to_string(after_ms), after_token});
                   for (int i = 0; i < rows.size(); ++i)
                     out.tokens.push_back(rows.str(i, 0));
+                  if (!rows.empty())
+                    out.last_expiry_ms = rows.i64(rows.size() - 1, 1);
                   auto next = c.exec(
                     "expiry_next",
                     "SELECT coalesce((extract(epoch from min(expires_at))"
@@ -90,8 +107,16 @@ void sweep(self_ptr self) {
                          envelope{token, caf::make_message(atom::expire_v)});
         st.sweeping = false;
         auto now = st.ctx.clock->now_ms();
-        // A full batch means more are due: go on at once.
-        if (st.sweep_again || due.tokens.size() == sweep_batch) {
+        // A full page means more are due: the next page, at once.
+        if (due.tokens.size() == sweep_batch) {
+          st.cursor_expiry_ms = due.last_expiry_ms;
+          st.cursor_token = due.tokens.back();
+          sweep(self);
+          return;
+        }
+        st.cursor_expiry_ms = 0;
+        st.cursor_token.clear();
+        if (st.sweep_again) {
           st.sweep_again = false;
           sweep(self);
           return;
@@ -105,6 +130,8 @@ void sweep(self_ptr self) {
         // PostgreSQL away: try again after the interval.
         auto& st = self->state;
         st.sweeping = false;
+        st.cursor_expiry_ms = 0;
+        st.cursor_token.clear();
         arm(self, st.ctx.clock->now_ms() + st.max_interval.count());
       });
 }

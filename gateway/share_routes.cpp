@@ -298,7 +298,8 @@ void gateway::impl::register_share_routes() {
             fail(404, "SHARE_NOT_FOUND", share_gone_message);
           unwrap(ask<share_actor, atom::ok>(self(), deps.shares, token,
                                             timeout, atom::revoke_v,
-                                            user.user_id, wishlist_id));
+                                            user.user_id, wishlist_id,
+                                            meta_of(rq.req)));
           reply_empty(rq, 204);
         });
 

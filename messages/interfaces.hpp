@@ -50,7 +50,8 @@ using share_actor = caf::typed_actor<
   caf::replies_to<atom::view, request_meta>::with<shared_wishlist>,
   caf::replies_to<atom::update, std::string, std::string,
                   share_visibility_change>::with<share_info>,
-  caf::replies_to<atom::revoke, std::string, std::string>::with<atom::ok>,
+  caf::replies_to<atom::revoke, std::string, std::string,
+                  request_meta>::with<atom::ok>,
   // Add-from-share: recipient, product, request context.
   caf::replies_to<atom::add, std::string, std::string,
                   request_meta>::with<item_added>,

@@ -18,12 +18,14 @@ namespace {
 
 int64_t count_rows(const std::string& sql,
                    const std::vector<pg_param>& params = {}) {
-  pg_connection c{env_or("VANTAGE_DATABASE_URL", ""), 2000};
+  // Generous: the outbox of a long-lived test database can be large.
+  pg_connection c{env_or("VANTAGE_DATABASE_URL", ""), 30000};
   return c.exec("count_rows_test", sql.c_str(), params).i64(0, 0);
 }
 
 int64_t outbox_events(const std::string& token, const std::string& type) {
-  pg_connection c{env_or("VANTAGE_DATABASE_URL", ""), 2000};
+  // Generous: the outbox of a long-lived test database can be large.
+  pg_connection c{env_or("VANTAGE_DATABASE_URL", ""), 30000};
   return c
     .exec("outbox_count",
           "SELECT count(*) FROM event_outbox WHERE topic ="
