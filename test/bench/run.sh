@@ -15,7 +15,7 @@
 # limits raised out of the way (VANTAGE_SHARE_CREATE_LIMIT=100000000,
 # VANTAGE_SHARE_LOOKUP_LIMIT=1000000000; the limiter still runs) and restarts
 # it once with VANTAGE_VIEW_BATCH_MAX=1. Views are checked against the stored
-# view_count; fixed_rate_count measures views at the bar's fixed 5,000/s.
+# view_count; fixed_rate measures views at the bar's fixed 5,000/s.
 # It needs the services' environment (VANTAGE_REDIS_URL for
 # rate_limit_bench; VANTAGE_DATABASE_URL, if set, to wait for the outbox to
 # drain between runs so one run's events are not published during the next).
@@ -198,7 +198,7 @@ fixed=()
 if [[ -z $ONLY || $ONLY == get ]]; then
   for target in "/api/v2/products/prd_007|GET product" "/api/v2/wishlists/$WL|GET wishlist"; do
     path=${target%%|*} label=${target#*|}
-    read -r _ rps p50 p99 p999 errors <<<"$("$ROOT/build/test/fixed_rate" "$URL" "$path" 10000 "$SECS" 32 \
+    read -r _ rps p50 p99 p999 errors <<<"$("$ROOT/build/test/fixed_rate" "$URL" 10000 "$SECS" 32 "$path" \
       "Authorization: Bearer $TOKEN" | grep '^RESULT')"
     fixed+=("$(printf '| %-14s at a fixed 10,000 req/s | 32 | %6s | %5s ms | %5s ms | %5s ms | %s |' "$label" "$rps" "$p50" "$p99" "$p999" "$errors")")
   done
@@ -413,7 +413,7 @@ LUA
   # share_run NAME CONNS SEED BAR SCRIPT PATH [TOKENFILE]: one wrk run; with
   # TOKENFILE, the stored view-count delta of those shares is compared with
   # the 200s wrk saw. BAR: "p99<MS" and optionally ",rps>=N".
-  # SCRIPT "fixed:RATE" runs fixed_rate_count at RATE req/s instead of wrk,
+  # SCRIPT "fixed:RATE" runs fixed_rate at RATE req/s instead of wrk,
   # over PATH followed by each token of TOKENFILE.
   share_run() {
     local name=$1 conns=$2 seed=$3 bar=$4 script=$5 path=$6 tokens=${7:-}
@@ -424,7 +424,7 @@ LUA
       local paths=() t
       while read -r t; do paths+=("$path$t"); done <"$tokens"
       cpu0=$(cpu_snapshot)
-      out=$("$ROOT/build/test/fixed_rate_count" "$URL" "${script#fixed:}" "$SECS" "$conns" "${paths[@]}")
+      out=$("$ROOT/build/test/fixed_rate" "$URL" "${script#fixed:}" "$SECS" "$conns" "${paths[@]}")
       cpu1=$(cpu_snapshot)
       read -r _ rps p50 p99 _ errors <<<"$(grep '^RESULT' <<<"$out")"
       read -r _ n200 total late <<<"$(grep '^COUNTS' <<<"$out")"
@@ -491,7 +491,7 @@ LUA
     "$WORK/view_json.lua" "/api/v2/wishlists/shared/$T_JSON" "$WORK/t_json.txt"
   # The bar's own rate, latency from each request's scheduled time (like the
   # fixed-rate reads above); no request is in flight when it returns.
-  if [[ -x $ROOT/build/test/fixed_rate_count ]]; then
+  if [[ -x $ROOT/build/test/fixed_rate ]]; then
     share_run "GET /api/v2/wishlists/shared/{token}, 1 share, at a fixed 5,000/s" 64 "p50 32 / p99 145 ms" "p99<5,rps>=5000" \
       fixed:5000 /api/v2/wishlists/shared/ "$WORK/t_json.txt"
   fi
