@@ -43,6 +43,17 @@ struct field_problem {
 };
 
 [[noreturn]] void fail(int status, const char* code, std::string message);
+
+/// Reads string field `name` of a request body into `out` when it is
+/// present and holds 1..max characters (0..max when min_chars is 0);
+/// records a problem otherwise (absent is one only when `required`).
+bool string_field(simdjson::dom::object& obj, const char* name, bool required,
+                  size_t min_chars, size_t max_chars, std::string& out,
+                  std::vector<field_problem>& problems);
+
+/// A required id field: the shape of ids in paths (plausible_id).
+bool id_field(simdjson::dom::object& obj, const char* name, std::string& out,
+              std::vector<field_problem>& problems);
 [[noreturn]] void fail_validation(const std::vector<field_problem>& problems);
 /// Throws the envelope matching a caf::error (error_mapping).
 [[noreturn]] void fail_with(const caf::error& err);
@@ -110,6 +121,10 @@ struct gateway::impl {
   void reply_json(request_scope& rq, int status, std::string body);
   void reply_empty(request_scope& rq, int status);
 
+  /// The claims of the request's bearer token; nullopt with the reason in
+  /// `why` when it has none or it does not verify.
+  std::optional<user_claims> bearer_claims(request_scope& rq,
+                                           std::string& why);
   /// Verifies a bearer token if there is one; no user is created.
   std::optional<user_claims> optional_user(request_scope& rq);
 
@@ -124,6 +139,8 @@ struct gateway::impl {
   std::string public_base() const;
   std::string share_url(const std::string& token) const;
   std::string preview_url(const std::string& token) const;
+  /// The fields every answer about a share carries (create, list, PATCH).
+  void write_share_fields(json_writer& w, const share_info& s);
   std::string share_json(const share_info& s);
   shared_wishlist view_share(request_scope& rq);
 

@@ -26,47 +26,6 @@ bool blank(std::string_view s) {
   return true;
 }
 
-/// Reads an optional/required string field into `out`, recording problems.
-bool string_field(simdjson::dom::object& obj, const char* name, bool required,
-                  size_t min_chars, size_t max_chars, std::string& out,
-                  std::vector<field_problem>& problems) {
-  simdjson::dom::element el;
-  if (obj.at_key(name).get(el) != simdjson::SUCCESS || el.is_null()) {
-    if (required)
-      problems.push_back({name, "is required"});
-    return false;
-  }
-  std::string_view sv;
-  if (el.get(sv) != simdjson::SUCCESS) {
-    problems.push_back({name, "must be a string"});
-    return false;
-  }
-  auto n = utf8_length(sv);
-  if (n < min_chars || (min_chars > 0 && blank(sv))) {
-    problems.push_back({name, "must not be empty"});
-    return false;
-  }
-  if (n > max_chars) {
-    problems.push_back({name, "must be at most " + std::to_string(max_chars)
-                                + " characters"});
-    return false;
-  }
-  out.assign(sv);
-  return true;
-}
-
-/// Ids in request bodies have the same shape as ids in paths.
-bool id_field(simdjson::dom::object& obj, const char* name, std::string& out,
-              std::vector<field_problem>& problems) {
-  if (!string_field(obj, name, true, 1, 64, out, problems))
-    return false;
-  if (!plausible_id(out)) {
-    problems.push_back({name, "must be 1-64 characters of [A-Za-z0-9_-]"});
-    return false;
-  }
-  return true;
-}
-
 void write_product(json_writer& w, const product& p) {
   w.key("product_id").value(p.product_id)
     .key("name").value(p.name)
@@ -113,6 +72,47 @@ std::string item_added_json(const item_added& a) {
 }
 
 } // namespace
+
+/// Reads an optional/required string field into `out`, recording problems.
+bool string_field(simdjson::dom::object& obj, const char* name, bool required,
+                  size_t min_chars, size_t max_chars, std::string& out,
+                  std::vector<field_problem>& problems) {
+  simdjson::dom::element el;
+  if (obj.at_key(name).get(el) != simdjson::SUCCESS || el.is_null()) {
+    if (required)
+      problems.push_back({name, "is required"});
+    return false;
+  }
+  std::string_view sv;
+  if (el.get(sv) != simdjson::SUCCESS) {
+    problems.push_back({name, "must be a string"});
+    return false;
+  }
+  auto n = utf8_length(sv);
+  if (n < min_chars || (min_chars > 0 && blank(sv))) {
+    problems.push_back({name, "must not be empty"});
+    return false;
+  }
+  if (n > max_chars) {
+    problems.push_back({name, "must be at most " + std::to_string(max_chars)
+                                + " characters"});
+    return false;
+  }
+  out.assign(sv);
+  return true;
+}
+
+/// Ids in request bodies have the same shape as ids in paths.
+bool id_field(simdjson::dom::object& obj, const char* name, std::string& out,
+              std::vector<field_problem>& problems) {
+  if (!string_field(obj, name, true, 1, 64, out, problems))
+    return false;
+  if (!plausible_id(out)) {
+    problems.push_back({name, "must be 1-64 characters of [A-Za-z0-9_-]"});
+    return false;
+  }
+  return true;
+}
 
 void gateway::impl::register_routes() {
   // -- catalog --------------------------------------------------------------------

@@ -201,17 +201,33 @@ caf::error gateway::impl::ensure_user(const user_claims& claims) {
   return caf::none;
 }
 
-user_claims gateway::impl::authenticate(request_scope& rq) {
+std::optional<user_claims>
+gateway::impl::bearer_claims(request_scope& rq, std::string& why) {
   auto header = rq.req.get_header_value("Authorization");
   const std::string prefix = "Bearer ";
   if (header.size() <= prefix.size()
-      || strncasecmp(header.c_str(), prefix.c_str(), prefix.size()) != 0)
-    fail(401, "UNAUTHORIZED", "Missing bearer token");
-  std::string why;
+      || strncasecmp(header.c_str(), prefix.c_str(), prefix.size()) != 0) {
+    why = "Missing bearer token";
+    return std::nullopt;
+  }
+  std::string reason;
   auto claims = deps.jwt->verify(std::string_view{header}.substr(prefix.size()),
-                                 deps.clock->now_s(), why);
+                                 deps.clock->now_s(), reason);
   if (!claims)
-    fail(401, "UNAUTHORIZED", "Invalid token: " + why);
+    why = "Invalid token: " + reason;
+  return claims;
+}
+
+std::optional<user_claims> gateway::impl::optional_user(request_scope& rq) {
+  std::string why;
+  return bearer_claims(rq, why);
+}
+
+user_claims gateway::impl::authenticate(request_scope& rq) {
+  std::string why;
+  auto claims = bearer_claims(rq, why);
+  if (!claims)
+    fail(401, "UNAUTHORIZED", why);
   if (auto err = ensure_user(*claims))
     fail_with(err);
   return *claims;

@@ -22,13 +22,6 @@ constexpr const char* channels[]
 constexpr size_t max_item_ids = 1000;
 constexpr size_t max_message_chars = 500;
 
-size_t utf8_chars(std::string_view s) {
-  size_t n = 0;
-  for (unsigned char c : s)
-    n += (c & 0xC0) != 0x80;
-  return n;
-}
-
 /// Reads an optional array of item ids; records problems.
 std::vector<std::string> item_ids(simdjson::dom::object& body,
                                   const char* name,
@@ -127,32 +120,25 @@ void gateway::impl::apply_limit(request_scope& rq, const rate_decision& d) {
     {}, {{"retry_after_seconds", std::to_string(d.retry_after_s)}}};
 }
 
-std::optional<user_claims> gateway::impl::optional_user(request_scope& rq) {
-  auto header = rq.req.get_header_value("Authorization");
-  const std::string prefix = "Bearer ";
-  if (header.size() <= prefix.size()
-      || strncasecmp(header.c_str(), prefix.c_str(), prefix.size()) != 0)
-    return std::nullopt;
-  std::string why;
-  return deps.jwt->verify(std::string_view{header}.substr(prefix.size()),
-                          deps.clock->now_s(), why);
-}
-
-std::string gateway::impl::share_json(const share_info& s) {
-  json_writer w;
-  w.begin_object()
-    .key("share_id").value(s.share_id)
+void gateway::impl::write_share_fields(json_writer& w, const share_info& s) {
+  w.key("share_id").value(s.share_id)
     .key("share_token").value(s.share_token)
     .key("share_url").value(share_url(s.share_token))
     .key("channel").value(s.channel)
     .key("created_at").value(format_iso8601(s.created_at))
     .key("expires_at");
   s.expires_at == 0 ? w.null() : w.value(format_iso8601(s.expires_at));
+  w.key("hidden_items_count")
+    .value(static_cast<int64_t>(s.hidden_items.size()));
+}
+
+std::string gateway::impl::share_json(const share_info& s) {
+  json_writer w;
+  w.begin_object();
+  write_share_fields(w, s);
   w.key("is_revoked").value(s.is_revoked)
     .key("view_count").value(s.view_count)
     .key("items_added").value(s.items_added)
-    .key("hidden_items_count")
-    .value(static_cast<int64_t>(s.hidden_items.size()))
     .end_object();
   return w.take();
 }
@@ -207,15 +193,8 @@ void gateway::impl::register_share_routes() {
               req.expires_in_days = static_cast<int>(days);
           }
           req.hidden_items = item_ids(body, "hidden_items", problems);
-          if (body.at_key("message").get(el) == simdjson::SUCCESS
-              && !el.is_null()) {
-            if (el.get(sv) != simdjson::SUCCESS)
-              problems.push_back({"message", "must be a string"});
-            else if (utf8_chars(sv) > max_message_chars)
-              problems.push_back({"message", "must be at most 500 characters"});
-            else
-              req.message.assign(sv);
-          }
+          string_field(body, "message", false, 0, max_message_chars,
+                       req.message, problems);
           if (!problems.empty())
             fail_validation(problems);
           auto token = new_share_token();
@@ -228,20 +207,11 @@ void gateway::impl::register_share_routes() {
           auto info = unwrap(ask<share_actor, share_info>(
             self(), deps.shares, token, timeout, atom::create_v, req));
           json_writer w;
-          w.begin_object()
-            .key("share_url").value(share_url(info.share_token))
-            .key("share_token").value(info.share_token)
-            .key("preview_image_url").value(preview_url(info.share_token))
+          w.begin_object();
+          write_share_fields(w, info);
+          w.key("preview_image_url").value(preview_url(info.share_token))
             .key("preview_status").value("fallback")
-            .key("expires_at");
-          info.expires_at == 0 ? w.null()
-                               : w.value(format_iso8601(info.expires_at));
-          w.key("item_count").value(static_cast<int64_t>(info.item_count))
-            .key("hidden_items_count")
-            .value(static_cast<int64_t>(info.hidden_items.size()))
-            .key("share_id").value(info.share_id)
-            .key("channel").value(info.channel)
-            .key("created_at").value(format_iso8601(info.created_at))
+            .key("item_count").value(static_cast<int64_t>(info.item_count))
             .end_object();
           reply_json(rq, 201, w.take());
         });
