@@ -163,17 +163,20 @@ caf::error check_owner(const share_state& st, const std::string& caller,
   return caf::none;
 }
 
+/// True when `item_id` is one of the wishlist's items.
+bool on_wishlist(const wishlist_view& view, const std::string& item_id) {
+  return std::any_of(view.items.begin(), view.items.end(), [&](auto& x) {
+    return x.item.wishlist_item_id == item_id;
+  });
+}
+
 /// Ownership of the wishlist and membership of every named item.
 caf::error validate_request(const share_request& req,
                             const wishlist_view& view) {
   if (view.owner_id != req.owner_id)
     return make_error(errc::forbidden, "You can only share wishlists you own");
   for (auto& id : req.hidden_items) {
-    auto on_list = std::any_of(view.items.begin(), view.items.end(),
-                               [&](auto& x) {
-                                 return x.item.wishlist_item_id == id;
-                               });
-    if (!on_list)
+    if (!on_wishlist(view, id))
       return make_error(errc::validation_failed,
                         "hidden_items: " + id + " is not an item of wishlist "
                           + req.wishlist_id);
@@ -474,15 +477,9 @@ share_actor::behavior_type share_actor_impl(self_ptr self, std::string token,
         [=](const wishlist_view& view) mutable {
           auto& st = self->state;
           std::vector<std::string> unknown;
-          auto on_list = [&](const std::string& id) {
-            return std::any_of(view.items.begin(), view.items.end(),
-                               [&](auto& x) {
-                                 return x.item.wishlist_item_id == id;
-                               });
-          };
           for (auto* ids : {&change.hide, &change.show})
             for (auto& id : *ids)
-              if (!on_list(id))
+              if (!on_wishlist(view, id))
                 unknown.push_back(id);
           if (!unknown.empty()) {
             std::string list;
@@ -498,21 +495,26 @@ share_actor::behavior_type share_actor_impl(self_ptr self, std::string token,
           for (auto& id : change.hide)
             next.insert(id);
           auto now = st.ctx.clock->now_ms();
+          std::vector<pg_connection::statement> stmts{
+            {"share_touch",
+             "UPDATE wishlist_shares SET updated_at ="
+             " to_timestamp($2::bigint / 1000.0) WHERE id = $1::uuid",
+             {st.row.share_id, ms(now)}}};
+          if (!change.show.empty())
+            stmts.push_back(
+              {"share_show",
+               "DELETE FROM wishlist_share_hidden_items WHERE share_id ="
+               " $1::uuid AND wishlist_item_id = ANY($2::text[])",
+               {st.row.share_id, id_array(change.show)}});
+          if (!change.hide.empty())
+            stmts.push_back(
+              {"share_hide",
+               "INSERT INTO wishlist_share_hidden_items(share_id,"
+               " wishlist_item_id) SELECT $1::uuid, unnest($2::text[])"
+               " ON CONFLICT DO NOTHING",
+               {st.row.share_id, id_array(change.hide)}});
           commit(
-            self,
-            {{"share_show",
-              "DELETE FROM wishlist_share_hidden_items WHERE share_id ="
-              " $1::uuid AND wishlist_item_id = ANY($2::text[])",
-              {st.row.share_id, id_array(change.show)}},
-             {"share_hide",
-              "INSERT INTO wishlist_share_hidden_items(share_id,"
-              " wishlist_item_id) SELECT $1::uuid, unnest($2::text[])"
-              " ON CONFLICT DO NOTHING",
-              {st.row.share_id, id_array(change.hide)}},
-             {"share_touch",
-              "UPDATE wishlist_shares SET updated_at ="
-              " to_timestamp($2::bigint / 1000.0) WHERE id = $1::uuid",
-              {st.row.share_id, ms(now)}}},
+            self, std::move(stmts),
             [=](int64_t) mutable {
               auto& st = self->state;
               st.row.hidden = next;
@@ -643,10 +645,10 @@ share_actor::behavior_type share_actor_impl(self_ptr self, std::string token,
             " WHERE id = $1::uuid AND NOT expiry_announced RETURNING id)"
             " INSERT INTO event_outbox(event_id, topic, event_key, schema_name,"
             " payload, created_at) SELECT ($4::json->>'event_id')::uuid, $2,"
-            " $3, 'wishlist_social_event', $4::json,"
-            " to_timestamp($5::bigint / 1000.0) FROM flagged",
+            " $3, $6, $4::json, to_timestamp($5::bigint / 1000.0)"
+            " FROM flagged",
             {st.row.share_id, social_topic, st.row.wishlist_id, payload,
-             ms(now)}}},
+             ms(now), social_schema}}},
           [=](int64_t) {
             self->state.row.expiry_announced = true;
             wake_relay(self->state.ctx);
