@@ -36,6 +36,7 @@
 #include <simdjson.h>
 
 #include "adapters/json.hpp"
+#include "adapters/text.hpp"
 
 #include "adapters/avro.hpp"
 #include "adapters/kafka.hpp"
@@ -53,17 +54,6 @@ namespace {
 
 using simdjson::dom::element;
 using simdjson::dom::element_type;
-
-std::string quote(std::string_view s) {
-  return json_quote(s);
-}
-
-std::string lower(std::string_view s) {
-  std::string r(s);
-  for (auto& c : r)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return r;
-}
 
 std::string minify(element e) {
   return simdjson::minify(e);
@@ -245,7 +235,7 @@ struct matcher {
         try {
           std::regex re(pat, std::regex::ECMAScript);
           if (!std::regex_search(subject, re))
-            return fail(why, path, quote(subject) + " does not match /" + pat + "/");
+            return fail(why, path, json_quote(subject) + " does not match /" + pat + "/");
         } catch (const std::regex_error& e) {
           return fail(why, path, "bad $regex /" + pat + "/: " + e.what());
         }
@@ -321,7 +311,7 @@ struct matcher {
         if (act.type() == element_type::STRING) {
           if (as_sv(act) == want)
             return true;
-          return fail(why, path, "expected " + quote(want) + ", got " + show(act));
+          return fail(why, path, "expected " + json_quote(want) + ", got " + show(act));
         }
         // A capture of a number used as "{{n}}" compares as that number.
         if (pure_placeholder(raw) && is_number(act)) {
@@ -330,7 +320,7 @@ struct matcher {
           if (end && *end == '\0' && !want.empty() && d == as_double(act))
             return true;
         }
-        return fail(why, path, "expected " + quote(want) + ", got "
+        return fail(why, path, "expected " + json_quote(want) + ", got "
                                  + type_name(act) + " " + show(act));
       }
       case element_type::INT64:
@@ -370,7 +360,7 @@ bool render_json(element e, const capture_store& caps, std::string& out,
         std::string k;
         if (!caps.substitute(field.key, k, err))
           return false;
-        out += quote(k);
+        out += json_quote(k);
         out += ':';
         if (!render_json(field.value, caps, out, err))
           return false;
@@ -403,7 +393,7 @@ bool render_json(element e, const capture_store& caps, std::string& out,
       std::string s;
       if (!caps.substitute(raw, s, err))
         return false;
-      out += quote(s);
+      out += json_quote(s);
       return true;
     }
     default:
@@ -470,7 +460,7 @@ capture_value capture_of(element e) {
   capture_value v;
   if (e.type() == element_type::STRING) {
     v.text = std::string(as_sv(e));
-    v.json = quote(v.text);
+    v.json = json_quote(v.text);
   } else {
     v.text = v.json = minify(e);
   }
@@ -639,7 +629,7 @@ struct scenario_run {
         if (h.value.type() != element_type::STRING)
           throw step_failure("request header " + std::string(h.key)
                              + " must be a string");
-        if (lower(h.key) == "content-type")
+        if (ascii_lower(h.key) == "content-type")
           has_content_type = true;
         r.headers.emplace(std::string(h.key), sub(as_sv(h.value)));
       }
@@ -774,12 +764,12 @@ struct scenario_run {
         std::string hj = "{";
         std::set<std::string> seen;
         for (auto& [k, v] : res->headers) {
-          auto lk = lower(k);
+          auto lk = ascii_lower(k);
           if (!seen.insert(lk).second)
             continue;
           if (hj.size() > 1)
             hj += ',';
-          hj += quote(lk) + ":" + quote(v);
+          hj += json_quote(lk) + ":" + json_quote(v);
         }
         hj += "}";
         simdjson::dom::parser hp;
@@ -790,7 +780,7 @@ struct scenario_run {
         matcher m{caps};
         for (auto h : simdjson::dom::object(eh)) {
           element av;
-          bool found = !hao.at_key(lower(h.key)).get(av);
+          bool found = !hao.at_key(ascii_lower(h.key)).get(av);
           std::string why;
           if (!m.match(h.value, found ? &av : nullptr,
                        "header " + std::string(h.key), why))
@@ -824,7 +814,7 @@ struct scenario_run {
             throw step_failure("expect.body_contains must be strings");
           auto want = sub(as_sv(v));
           if (res->body.find(want) == std::string::npos)
-            failures.push_back("body does not contain " + quote(want));
+            failures.push_back("body does not contain " + json_quote(want));
         }
       }
     }
@@ -969,7 +959,7 @@ struct scenario_run {
         ++considered;
         if (key && rec.key != *key) {
           if (closest.empty())
-            closest = "key " + quote(rec.key) + " != " + quote(*key);
+            closest = "key " + json_quote(rec.key) + " != " + json_quote(*key);
           continue;
         }
         if (has_expected) {
@@ -1183,7 +1173,7 @@ bool parse_duration(std::string_view text, std::chrono::milliseconds& out,
 }
 
 void capture_store::set_string(const std::string& name, const std::string& value) {
-  values[name] = capture_value{value, quote(value)};
+  values[name] = capture_value{value, json_quote(value)};
 }
 
 bool capture_store::substitute(std::string_view in, std::string& out,

@@ -15,6 +15,7 @@
 
 #include "adapters/files.hpp"
 #include "adapters/json.hpp"
+#include "adapters/text.hpp"
 
 namespace vantage {
 
@@ -22,17 +23,6 @@ namespace {
 
 using simdjson::dom::element;
 using simdjson::dom::element_type;
-
-std::string quote(std::string_view s) {
-  return json_quote(s);
-}
-
-std::string lower(std::string_view s) {
-  std::string r(s);
-  for (auto& c : r)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return r;
-}
 
 bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size()
@@ -145,7 +135,7 @@ struct traffic_recorder::state {
           if (!first)
             out += ", ";
           first = false;
-          out += quote(f.key);
+          out += json_quote(f.key);
           out += ": ";
           render(f.value, expectation, out);
         }
@@ -165,7 +155,7 @@ struct traffic_recorder::state {
         return;
       }
       case element_type::STRING:
-        out += quote(substitute(as_sv(e)));
+        out += json_quote(substitute(as_sv(e)));
         return;
       default:
         out += simdjson::minify(e);
@@ -227,9 +217,9 @@ struct traffic_recorder::state {
         continue;
       if (out.size() > 1)
         out += ", ";
-      out += quote(claim);
+      out += json_quote(claim);
       out += ": ";
-      out += quote(as_sv(v));
+      out += json_quote(as_sv(v));
     }
     out += "}";
     return out.size() > 2 ? out : std::string{};
@@ -242,9 +232,9 @@ struct traffic_recorder::state {
     std::string content_type;
     std::vector<std::pair<std::string, std::string>> headers;
     for (auto& [k, v] : x.request_headers) {
-      auto lk = lower(k);
+      auto lk = ascii_lower(k);
       if (lk == "authorization") {
-        if (lower(v.substr(0, 7)) == "bearer ")
+        if (ascii_lower(v.substr(0, 7)) == "bearer ")
           auth = auth_block(v.substr(7));
         if (auth.empty())
           headers.emplace_back(k, v);
@@ -260,13 +250,13 @@ struct traffic_recorder::state {
         request_id = v;
       headers.emplace_back(k, v);
     }
-    std::string req = "{\"method\": " + quote(x.method) + ", \"path\": "
-                      + quote(substitute(x.path));
+    std::string req = "{\"method\": " + json_quote(x.method) + ", \"path\": "
+                      + json_quote(substitute(x.path));
     simdjson::dom::parser bp;
     element body;
     bool json_body = !x.request_body.empty() && !bp.parse(x.request_body).get(body);
     if (!x.request_body.empty() && !content_type.empty()
-        && !(json_body && lower(content_type).rfind("application/json", 0) == 0))
+        && !(json_body && ascii_lower(content_type).rfind("application/json", 0) == 0))
       headers.emplace_back("Content-Type", content_type);
     if (!headers.empty()) {
       req += ", \"headers\": {";
@@ -275,7 +265,7 @@ struct traffic_recorder::state {
         if (!first)
           req += ", ";
         first = false;
-        req += quote(k) + ": " + quote(substitute(v));
+        req += json_quote(k) + ": " + json_quote(substitute(v));
       }
       req += "}";
     }
@@ -283,7 +273,7 @@ struct traffic_recorder::state {
       req += ", \"json\": ";
       render(body, false, req);
     } else if (!x.request_body.empty()) {
-      req += ", \"body\": " + quote(substitute(x.request_body));
+      req += ", \"body\": " + json_quote(substitute(x.request_body));
     }
     req += "}";
     client_text += x.path + '\n' + x.request_body + '\n';
@@ -301,8 +291,8 @@ struct traffic_recorder::state {
     std::string expect = "{\"status\": " + std::to_string(x.status);
     if (!request_id.empty()) {
       for (auto& [k, v] : x.response_headers)
-        if (lower(k) == "x-request-id" && v == request_id) {
-          expect += ", \"headers\": {\"X-Request-ID\": " + quote(substitute(v)) + "}";
+        if (ascii_lower(k) == "x-request-id" && v == request_id) {
+          expect += ", \"headers\": {\"X-Request-ID\": " + json_quote(substitute(v)) + "}";
           break;
         }
     }
@@ -316,7 +306,7 @@ struct traffic_recorder::state {
 
     std::string step_name = std::to_string(steps.size() + 1) + " " + x.method
                             + " " + substitute(x.path);
-    std::string out = "    {\n      \"name\": " + quote(step_name) + ",\n";
+    std::string out = "    {\n      \"name\": " + json_quote(step_name) + ",\n";
     if (!auth.empty())
       out += "      \"auth\": " + auth + ",\n";
     out += "      \"request\": " + req + ",\n";
@@ -328,7 +318,7 @@ struct traffic_recorder::state {
         if (!first)
           out += ", ";
         first = false;
-        out += quote(cname) + ": " + quote(p);
+        out += json_quote(cname) + ": " + json_quote(p);
       }
       out += "}";
     }
@@ -337,8 +327,8 @@ struct traffic_recorder::state {
   }
 
   std::string document() const {
-    std::string doc = "{\n  \"name\": " + quote(name) + ",\n  \"description\": "
-                      + quote("recorded by the vantage gateway (--record) at "
+    std::string doc = "{\n  \"name\": " + json_quote(name) + ",\n  \"description\": "
+                      + json_quote("recorded by the vantage gateway (--record) at "
                               + started)
                       + ",\n  \"steps\": [\n";
     for (size_t i = 0; i < steps.size(); ++i) {
