@@ -156,11 +156,9 @@ request = function()
 end
 LUA
 
-cat >"$WORK/report.lua" <<'LUA'
-done = function(summary, latency, requests)
-  local inserts = 0
-  for _, t in ipairs(threads or {}) do inserts = inserts + (t:get("created") or 0) end
-  io.write(string.format("INSERTS %d\n", inserts))
+# The RESULT line every wrk run prints (both done() functions below call it).
+cat >"$WORK/result.lua" <<'LUA'
+write_result = function(summary, latency)
   io.write(string.format("RESULT %.0f %.2f %.2f %d %d\n",
     summary.requests / (summary.duration / 1e6),
     latency:percentile(50) / 1000, latency:percentile(99) / 1000,
@@ -170,11 +168,20 @@ done = function(summary, latency, requests)
 end
 LUA
 
+cat >"$WORK/report.lua" <<'LUA'
+done = function(summary, latency, requests)
+  local inserts = 0
+  for _, t in ipairs(threads or {}) do inserts = inserts + (t:get("created") or 0) end
+  io.write(string.format("INSERTS %d\n", inserts))
+  write_result(summary, latency)
+end
+LUA
+
 results=()
 run() {
   local name=$1 conns=$2 seed=$3 script=$4 path=$5
   local out
-  cat "$script" "$WORK/report.lua" >"$WORK/run.lua"
+  cat "$script" "$WORK/result.lua" "$WORK/report.lua" >"$WORK/run.lua"
   # One wrk thread: a second one competes with the node for the 2 cores.
   local threads=${BENCH_WRK_THREADS:-1}
   out=$(wrk -t"$threads" -c"$conns" -d"${SECS}s" --latency -s "$WORK/run.lua" "$URL$path")
@@ -300,12 +307,7 @@ done = function(summary, latency, requests)
     for k, _ in pairs(c) do c[k] = c[k] + (t:get(k) or 0) end
   end
   io.write(string.format("COUNTS %d %d %d %d %d\n", c.n200, c.n201, c.n429, c.nother, c.sent))
-  io.write(string.format("RESULT %.0f %.2f %.2f %d %d\n",
-    summary.requests / (summary.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-    summary.errors.status + summary.errors.connect + summary.errors.read
-      + summary.errors.write + summary.errors.timeout,
-    summary.requests))
+  write_result(summary, latency)
 end
 -- the next request's index over all wrk threads
 next_index = function()
@@ -430,7 +432,7 @@ LUA
       read -r _ n200 total late <<<"$(grep '^COUNTS' <<<"$out")"
       n201=0 n429=0 nother=$errors sent=$total
     else
-      cat "$WORK/count.lua" "$script" >"$WORK/run.lua"
+      cat "$WORK/result.lua" "$WORK/count.lua" "$script" >"$WORK/run.lua"
       cpu0=$(cpu_snapshot)
       out=$(wrk -t"${BENCH_WRK_THREADS:-1}" -c"$conns" -d"${SECS}s" --latency -s "$WORK/run.lua" "$URL$path")
       cpu1=$(cpu_snapshot)
