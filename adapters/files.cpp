@@ -1,7 +1,9 @@
 #include "adapters/files.hpp"
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdint>
 #include <cstring>
 
 #include <unistd.h>
@@ -10,7 +12,11 @@ namespace vantage {
 
 bool write_file_atomically(const std::string& path, const std::string& content,
                            std::string& err) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  // Unique per call, not only per process: threads writing the same path
+  // at once must not share (and corrupt) one temporary file.
+  static std::atomic<uint64_t> seq{0};
+  std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "."
+                    + std::to_string(seq.fetch_add(1));
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (f == nullptr) {
     err = "cannot open " + tmp + ": " + std::strerror(errno);
