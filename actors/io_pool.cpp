@@ -69,22 +69,28 @@ caf::behavior io_worker(caf::stateful_actor<worker_state>* self,
   };
 }
 
+template <class Task>
 struct pending_job {
   caf::response_promise promise;
-  db_task task;
+  Task task;
   steady::time_point enqueued;
 };
 
+/// The queueing half shared by the database pool and the blocking pool:
+/// FIFO, bounded, with a deadline, handing each job to an idle worker.
+template <class Task>
 struct pool_state {
   std::vector<caf::actor> idle;
-  std::deque<pending_job> queue;
+  std::deque<pending_job<Task>> queue;
   int queue_limit = 0;
   std::chrono::milliseconds max_wait{0};
+  std::string what;
   static inline const char* name = "io_pool";
 };
 
-void dispatch(caf::stateful_actor<pool_state>* self, caf::actor worker,
-              caf::response_promise rp, db_task task) {
+template <class Task>
+void dispatch(caf::stateful_actor<pool_state<Task>>* self, caf::actor worker,
+              caf::response_promise rp, Task task) {
   self->request(worker, caf::infinite, std::move(task))
     .then(
       [=](db_reply& reply) mutable {
@@ -97,19 +103,20 @@ void dispatch(caf::stateful_actor<pool_state>* self, caf::actor worker,
       });
 }
 
-caf::behavior io_pool_actor(caf::stateful_actor<pool_state>* self,
-                            io_pool_options opts) {
+template <class Task>
+caf::behavior pool_actor(caf::stateful_actor<pool_state<Task>>* self,
+                         std::vector<caf::actor> workers, int queue_limit,
+                         int max_wait_ms, std::string what) {
   auto& st = self->state;
-  st.queue_limit = opts.queue_limit;
-  st.max_wait = std::chrono::milliseconds{opts.timeout_ms};
-  for (int i = 0; i < opts.workers; ++i) {
-    auto w = self->system().spawn<caf::detached>(io_worker, opts.database_url,
-                                                 opts.timeout_ms);
+  st.queue_limit = queue_limit;
+  st.max_wait = std::chrono::milliseconds{max_wait_ms};
+  st.what = std::move(what);
+  for (auto& w : workers) {
     self->link_to(w);
     st.idle.push_back(w);
   }
   return {
-    [=](db_task& task) -> caf::response_promise {
+    [=](Task& task) -> caf::response_promise {
       auto rp = self->make_response_promise();
       auto& st = self->state;
       if (!st.idle.empty()) {
@@ -117,7 +124,7 @@ caf::behavior io_pool_actor(caf::stateful_actor<pool_state>* self,
         st.idle.pop_back();
         dispatch(self, w, rp, std::move(task));
       } else if (static_cast<int>(st.queue.size()) >= st.queue_limit) {
-        rp.deliver(make_error(errc::unavailable, "database queue full"));
+        rp.deliver(make_error(errc::unavailable, st.what + " queue full"));
       } else {
         st.queue.push_back({rp, std::move(task), steady::now()});
       }
@@ -131,7 +138,7 @@ caf::behavior io_pool_actor(caf::stateful_actor<pool_state>* self,
         st.queue.pop_front();
         if (now - job.enqueued > st.max_wait) {
           job.promise.deliver(
-            make_error(errc::unavailable, "database busy (queue wait)"));
+            make_error(errc::unavailable, st.what + " busy (queue wait)"));
           continue;
         }
         dispatch(self, worker, job.promise, std::move(job.task));
@@ -142,10 +149,40 @@ caf::behavior io_pool_actor(caf::stateful_actor<pool_state>* self,
   };
 }
 
+caf::behavior blocking_worker(caf::event_based_actor*) {
+  return {
+    [=](blocking_task& task) -> caf::result<db_reply> {
+      try {
+        auto r = task.run();
+        if (!r)
+          return std::move(r.error());
+        return db_reply{std::move(*r)};
+      } catch (const std::exception& e) {
+        log_event(log_level::error, "blocking_worker", e.what());
+        return make_error(errc::internal, "internal error");
+      }
+    },
+  };
+}
+
 } // namespace
 
 caf::actor spawn_io_pool(caf::actor_system& sys, const io_pool_options& opts) {
-  return sys.spawn(io_pool_actor, opts);
+  std::vector<caf::actor> workers;
+  for (int i = 0; i < opts.workers; ++i)
+    workers.push_back(sys.spawn<caf::detached>(io_worker, opts.database_url,
+                                               opts.timeout_ms));
+  return sys.spawn(pool_actor<db_task>, std::move(workers), opts.queue_limit,
+                   opts.timeout_ms, std::string{"database"});
+}
+
+caf::actor spawn_blocking_pool(caf::actor_system& sys, int workers,
+                               int queue_limit, int max_wait_ms) {
+  std::vector<caf::actor> ws;
+  for (int i = 0; i < workers; ++i)
+    ws.push_back(sys.spawn<caf::detached>(blocking_worker));
+  return sys.spawn(pool_actor<blocking_task>, std::move(ws), queue_limit,
+                   max_wait_ms, std::string{"blocking pool"});
 }
 
 } // namespace vantage

@@ -21,9 +21,16 @@ struct db_task {
   std::function<caf::expected<caf::message>(pg_connection&)> run;
 };
 
+/// A unit of blocking work that needs no database connection (file and
+/// HTTP I/O of the renderer); exceptions become errors.
+struct blocking_task {
+  std::function<caf::expected<caf::message>()> run;
+};
+
 } // namespace vantage
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vantage::db_task)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vantage::blocking_task)
 
 namespace vantage {
 
@@ -46,6 +53,22 @@ db_task make_db_task(F fn) {
   return db_task{[fn = std::move(fn)](pg_connection& c)
                    -> caf::expected<caf::message> {
     caf::expected<T> r = fn(c);
+    if (!r)
+      return std::move(r.error());
+    return caf::make_message(std::move(*r));
+  }};
+}
+
+/// Spawns a pool of `workers` detached threads for blocking_task jobs, with
+/// the same FIFO queue, bound and deadline as the database pool.
+caf::actor spawn_blocking_pool(caf::actor_system& sys, int workers,
+                               int queue_limit, int max_wait_ms);
+
+/// Wraps a typed blocking job: the result `T` becomes the reply message.
+template <class T, class F>
+blocking_task make_blocking_task(F fn) {
+  return blocking_task{[fn = std::move(fn)]() -> caf::expected<caf::message> {
+    caf::expected<T> r = fn();
     if (!r)
       return std::move(r.error());
     return caf::make_message(std::move(*r));

@@ -14,4 +14,11 @@ inline std::string ascii_lower(std::string_view s) {
   return r;
 }
 
+/// Appends `s` with & < > " ' escaped, safe in element text and in quoted
+/// attribute values. Invalid UTF-8 becomes U+FFFD.
+void html_escape_to(std::string& out, std::string_view s);
+
+/// At most `max_chars` UTF-8 characters of `s`, with an ellipsis if cut.
+std::string clip_chars(std::string_view s, size_t max_chars);
+
 } // namespace vantage

@@ -6,13 +6,10 @@
 #include <string>
 #include <string_view>
 
+#include "adapters/text.hpp"
 #include "messages/share.hpp"
 
 namespace vantage {
-
-/// Appends `s` with & < > " ' escaped, safe in element text and in quoted
-/// attribute values. Invalid UTF-8 becomes U+FFFD.
-void html_escape_to(std::string& out, std::string_view s);
 
 /// The page of a live share. The social tags come first in <head>, so
 /// unfurlers that read only the first few KB find them.
