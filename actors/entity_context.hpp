@@ -7,6 +7,7 @@
 
 #include "actors/outbox_relay_actor.hpp"
 #include "adapters/clock.hpp"
+#include "messages/interfaces.hpp"
 #include "messages/type_ids.hpp"
 
 namespace vantage {
@@ -26,6 +27,12 @@ struct entity_context {
   caf::actor timers;
   /// Told about new share expiries (actors/share_expiry.hpp).
   caf::actor share_expiry;
+  /// Share previews go through this gate (actors/preview_gate.hpp); the
+  /// renderer answers cache lookups. Both invalid when rendering is off.
+  caf::actor preview_gate;
+  renderer_actor renderer;
+  /// How long share creation waits for its preview.
+  int32_t preview_budget_ms = 150;
   /// Views committed per round trip at most; 1 commits each view alone.
   int view_batch_max = 256;
   std::shared_ptr<const clock_source> clock;

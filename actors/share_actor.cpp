@@ -5,8 +5,10 @@
 
 #include "actors/io_pool.hpp"
 #include "actors/outbox.hpp"
+#include "actors/preview_gate.hpp"
 #include "adapters/ids.hpp"
 #include "adapters/json.hpp"
+#include "adapters/preview_template.hpp"
 
 namespace vantage {
 
@@ -285,6 +287,55 @@ void announce_deadline(const share_state& st) {
     caf::anon_send(st.ctx.share_expiry, atom::schedule_v, st.row.expires_at);
 }
 
+/// "$249.99", "€89.50"; other currencies as "249.99 CHF".
+std::string display_price(const product& p) {
+  json_writer w;
+  w.money(p.price_cents);
+  auto amount = w.take();
+  if (p.currency == "USD")
+    return "$" + amount;
+  if (p.currency == "EUR")
+    return "\xE2\x82\xAC" + amount;
+  if (p.currency == "GBP")
+    return "\xC2\xA3" + amount;
+  return amount + " " + p.currency;
+}
+
+/// The preview of what recipients of this share see in `view` now.
+render_request preview_of(const share_state& st, const wishlist_view& view) {
+  render_request req;
+  req.wishlist_title = view.title;
+  req.owner_name = st.row.owner_display_name;
+  std::vector<std::string> visible;
+  for (auto& x : view.items) {
+    if (st.row.hidden.count(x.item.wishlist_item_id) > 0)
+      continue;
+    visible.push_back(x.item.wishlist_item_id);
+    if (req.items.size() < 4)
+      req.items.push_back(
+        {x.details.name, x.details.image_url, display_price(x.details)});
+  }
+  req.item_count = static_cast<int64_t>(visible.size());
+  req.cache_key = share_preview_cache_key(st.row.wishlist_id,
+                                          std::move(visible));
+  req.object_key = "social/" + st.token + "/preview.png";
+  return req;
+}
+
+/// Starts a background render when the share's content changed since the
+/// preview last asked for (nobody waits for it).
+void refresh_preview(self_ptr self, const wishlist_view& view) {
+  auto& st = self->state;
+  if (!st.ctx.preview_gate)
+    return;
+  auto req = preview_of(st, view);
+  if (req.cache_key == st.preview_key)
+    return;
+  st.preview_key = req.cache_key;
+  caf::anon_send(st.ctx.preview_gate, atom::render_v, std::move(req),
+                 int32_t{0});
+}
+
 } // namespace
 
 std::vector<share_info> load_shares_of(pg_connection& c,
@@ -424,7 +475,30 @@ share_actor::behavior_type share_actor_impl(self_ptr self, std::string token,
               st.row.exists = true;
               wake_relay(st.ctx);
               announce_deadline(st);
-              rp.deliver(make_info(st, visible));
+              auto info = make_info(st, visible);
+              if (!st.ctx.preview_gate) {
+                info.preview_status = preview_fallback;
+                rp.deliver(std::move(info));
+                return;
+              }
+              // The share exists now; its preview gets at most the budget
+              // before the answer (the gate always answers by then).
+              auto req = preview_of(st, view);
+              st.preview_key = req.cache_key;
+              auto budget = st.ctx.preview_budget_ms;
+              self
+                ->request(st.ctx.preview_gate,
+                          std::chrono::milliseconds{budget + 2000},
+                          atom::render_v, std::move(req), budget)
+                .then(
+                  [=](std::string& status) mutable {
+                    info.preview_status = std::move(status);
+                    rp.deliver(std::move(info));
+                  },
+                  [=](caf::error&) mutable {
+                    info.preview_status = preview_fallback;
+                    rp.deliver(std::move(info));
+                  });
             },
             [=](const caf::error& err) mutable {
               auto& st = self->state;
@@ -453,6 +527,7 @@ share_actor::behavior_type share_actor_impl(self_ptr self, std::string token,
           for (auto& x : view.items)
             if (st.row.hidden.count(x.item.wishlist_item_id) == 0)
               answer.items.push_back(x.details);
+          refresh_preview(self, view);
           st.pending_views.push_back(
             pending_view{rp, std::move(answer), std::move(meta)});
           commit_views(self);
@@ -657,6 +732,36 @@ share_actor::behavior_type share_actor_impl(self_ptr self, std::string token,
             // Left unannounced: the sweeper asks again on its next round.
           });
       });
+    },
+    [=](atom::preview) -> caf::result<std::string> {
+      auto& st = self->state;
+      if (!st.live(st.ctx.clock->now_ms()) || !st.ctx.renderer)
+        return std::string{};
+      auto rp = self->make_response_promise<std::string>();
+      with_wishlist(
+        self, st.row.wishlist_id,
+        [=](const wishlist_view& view) mutable {
+          auto& st = self->state;
+          auto req = preview_of(st, view);
+          auto object_key = req.object_key;
+          self
+            ->request(st.ctx.renderer, st.ctx.db_timeout, atom::lookup_v,
+                      object_key, req.cache_key)
+            .then(
+              [=](bool fresh) mutable {
+                if (fresh) {
+                  rp.deliver(object_key);
+                  return;
+                }
+                // Not rendered (or stale): show the fallback, render now.
+                self->state.preview_key.clear();
+                refresh_preview(self, view);
+                rp.deliver(std::string{});
+              },
+              [=](caf::error&) mutable { rp.deliver(std::string{}); });
+        },
+        [=](const caf::error&) mutable { rp.deliver(std::string{}); });
+      return rp;
     },
     [=](atom::stop) { self->quit(); },
   };

@@ -47,6 +47,9 @@ struct share_state {
   /// while a commit is in flight, new views wait here for the next one.
   std::vector<pending_view> pending_views;
   bool committing_views = false;
+  /// Cache key of the preview last asked for: a view whose content has
+  /// another key (items added, removed, hidden) starts a new render.
+  std::string preview_key;
   static inline const char* name = "share";
 
   /// Neither revoked nor past its expiry at `now`.

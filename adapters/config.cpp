@@ -66,6 +66,29 @@ node_options node_options::from_env() {
   o.rate_limit_prefix = env_or("VANTAGE_RATE_LIMIT_PREFIX",
                                o.rate_limit_prefix);
   o.view_batch_max = env_int("VANTAGE_VIEW_BATCH_MAX", o.view_batch_max);
+  o.browser_pool_size = env_int("BROWSER_POOL_SIZE", o.browser_pool_size);
+  o.browser_pages = env_int("BROWSER_PAGES", o.browser_pages);
+  o.browser_recycle_after = env_int("BROWSER_RECYCLE_AFTER",
+                                    o.browser_recycle_after);
+  o.chromium = env_or("VANTAGE_CHROMIUM", o.chromium);
+  o.render_timeout_ms = env_int("RENDER_TIMEOUT_MS", o.render_timeout_ms);
+  o.render_queue_wait_ms = env_int("VANTAGE_RENDER_QUEUE_WAIT_MS",
+                                   o.render_queue_wait_ms);
+  o.render_queue_limit = env_int("VANTAGE_RENDER_QUEUE_LIMIT",
+                                 o.render_queue_limit);
+  o.render_image_hosts = env_or("VANTAGE_RENDER_IMAGE_HOSTS",
+                                o.render_image_hosts);
+  o.preview_budget_ms = env_int("VANTAGE_PREVIEW_BUDGET_MS",
+                                o.preview_budget_ms);
+  o.preview_ttl_s = env_int("VANTAGE_PREVIEW_TTL_S", o.preview_ttl_s);
+  o.object_store = env_or("VANTAGE_OBJECT_STORE", o.object_store);
+  o.object_store_dir = env_or("VANTAGE_OBJECT_STORE_DIR",
+                              o.data_dir + "/objects");
+  o.s3_endpoint = env_or("VANTAGE_S3_ENDPOINT", o.s3_endpoint);
+  o.s3_bucket = env_or("VANTAGE_S3_BUCKET", o.s3_bucket);
+  o.s3_region = env_or("VANTAGE_S3_REGION", o.s3_region);
+  o.s3_access_key_id = env_or("VANTAGE_S3_ACCESS_KEY_ID", "");
+  o.s3_secret_access_key = env_or("VANTAGE_S3_SECRET_ACCESS_KEY", "");
   return o;
 }
 

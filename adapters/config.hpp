@@ -87,6 +87,44 @@ struct node_options {
   /// VANTAGE_RECORD_FILE: record live traffic as a scenario (`--record`).
   std::string record_file;
 
+  // -- preview renderer -------------------------------------------------------
+  /// BROWSER_POOL_SIZE (3): headless Chromium processes (render slots); 0
+  /// turns rendering off (every share shows the fallback preview).
+  int browser_pool_size = 3;
+  /// BROWSER_PAGES (2): warm pages per browser.
+  int browser_pages = 2;
+  /// BROWSER_RECYCLE_AFTER (500): renders before a browser is restarted
+  /// (caps its memory); 0 never.
+  int browser_recycle_after = 500;
+  /// VANTAGE_CHROMIUM (/usr/bin/chromium).
+  std::string chromium = "/usr/bin/chromium";
+  /// RENDER_TIMEOUT_MS (5000): longest render before 504.
+  int render_timeout_ms = 5000;
+  /// VANTAGE_RENDER_QUEUE_WAIT_MS (2000): longest wait for a page before
+  /// the request fails as pool-exhausted (503).
+  int render_queue_wait_ms = 2000;
+  /// VANTAGE_RENDER_QUEUE_LIMIT (64): waiting renders beyond this are
+  /// refused at once.
+  int render_queue_limit = 64;
+  /// VANTAGE_RENDER_IMAGE_HOSTS (127.0.0.1,localhost,::1): hosts http(s)
+  /// thumbnails may be fetched from.
+  std::string render_image_hosts = "127.0.0.1,localhost,::1";
+  /// VANTAGE_PREVIEW_BUDGET_MS (150): how long share creation waits for its
+  /// preview before answering "pending".
+  int preview_budget_ms = 150;
+  /// VANTAGE_PREVIEW_TTL_S (86400): a rendered preview is reused this long.
+  int preview_ttl_s = 86400;
+  /// VANTAGE_OBJECT_STORE (local|s3) and its settings; see
+  /// adapters/object_store.hpp. Local folder: VANTAGE_OBJECT_STORE_DIR
+  /// ($VANTAGE_DATA_DIR/objects).
+  std::string object_store = "local";
+  std::string object_store_dir;
+  std::string s3_endpoint;
+  std::string s3_bucket = "vantage-social-assets";
+  std::string s3_region = "auto";
+  std::string s3_access_key_id;
+  std::string s3_secret_access_key;
+
   /// Reads the environment over the defaults.
   static node_options from_env();
 

@@ -12,7 +12,10 @@
 #include "actors/clock_timers.hpp"
 #include "actors/io_pool.hpp"
 #include "actors/outbox_relay_actor.hpp"
+#include "actors/preview_gate.hpp"
 #include "actors/product_actor.hpp"
+#include "actors/render_pool_actor.hpp"
+#include "actors/renderer_actor.hpp"
 #include "actors/region.hpp"
 #include "actors/share_actor.hpp"
 #include "actors/share_expiry.hpp"
@@ -22,6 +25,8 @@
 #include "adapters/ids.hpp"
 #include "adapters/log.hpp"
 #include "adapters/pg.hpp"
+#include "adapters/preview_fallback.hpp"
+#include "adapters/preview_template.hpp"
 #include "app/commands.hpp"
 #include "app/demo_catalog.hpp"
 #include "gateway/recorder.hpp"
@@ -94,7 +99,13 @@ public:
                     opts_.kafka_message_max_bytes},
       relay_status_);
     timers_ = spawn_clock_timers(sys_, clock_);
+    gateway_deps deps;
+    if (!start_renderer(*metrics, deps, err))
+      return false;
     entity_context ctx;
+    ctx.preview_gate = preview_gate_;
+    ctx.renderer = renderer_;
+    ctx.preview_budget_ms = opts_.preview_budget_ms;
     ctx.io = io_;
     ctx.timers = timers_;
     ctx.view_batch_max = opts_.view_batch_max;
@@ -122,7 +133,6 @@ public:
                            });
       return c;
     };
-    gateway_deps deps;
     deps.product_counters = counters("product");
     deps.wishlist_counters = counters("wishlist");
     deps.user_counters = counters("user");
@@ -216,6 +226,8 @@ public:
     deps.relay = relay_status_;
     deps.metrics = metrics;
     deps.jwt = jwt;
+    if (!virtual_time_)
+      deps.renderer_fault = nullptr;
     if (!opts_.record_file.empty())
       deps.recorder = std::make_shared<traffic_recorder>(opts_.record_file,
                                                          "recorded session");
@@ -226,6 +238,177 @@ public:
 
   uint16_t port() const {
     return gateway_ ? gateway_->port() : 0;
+  }
+
+  /// The object store, and with BROWSER_POOL_SIZE > 0 the render pool, the
+  /// renderer and the share flow's breaker and gate, with their metrics.
+  bool start_renderer(metrics_registry& m, gateway_deps& deps,
+                      std::string& err) {
+    object_store_options so;
+    so.backend = opts_.object_store;
+    so.local_dir = opts_.object_store_dir;
+    so.s3_endpoint = opts_.s3_endpoint;
+    so.s3_bucket = opts_.s3_bucket;
+    so.s3_region = opts_.s3_region;
+    so.s3_access_key_id = opts_.s3_access_key_id;
+    so.s3_secret_access_key = opts_.s3_secret_access_key;
+    std::shared_ptr<object_store> store = make_object_store(so, err);
+    if (!store) {
+      err = "object store: " + err;
+      return false;
+    }
+    deps.store = store;
+    if (opts_.browser_pool_size <= 0)
+      return true;
+    if (opts_.render_timeout_ms < 1 || opts_.render_queue_wait_ms < 0
+        || opts_.render_queue_limit < 1 || opts_.browser_pages < 1) {
+      err = "RENDER_TIMEOUT_MS, VANTAGE_RENDER_QUEUE_LIMIT and BROWSER_PAGES"
+            " must be positive, VANTAGE_RENDER_QUEUE_WAIT_MS not negative";
+      return false;
+    }
+    render_pool_options po;
+    po.browsers = opts_.browser_pool_size;
+    po.slot.pages = opts_.browser_pages;
+    po.slot.recycle_after = opts_.browser_recycle_after;
+    po.slot.chromium.executable = opts_.chromium;
+    po.slot.chromium.profile_root = opts_.data_dir + "/chromium";
+    po.queue_wait = std::chrono::milliseconds{opts_.render_queue_wait_ms};
+    {
+      // A card like the real ones (text, four decoded images).
+      render_request sample;
+      sample.wishlist_title = "Warm-up";
+      sample.owner_name = "Vantage";
+      sample.item_count = 4;
+      std::vector<std::string> thumbs;
+      for (int i = 0; i < 4; ++i) {
+        sample.items.push_back({"Item", "", "$1.00"});
+        thumbs.push_back("data:image/png;base64,"
+                         + base64_encode(fallback_preview_png()));
+      }
+      po.slot.warm_up_html = preview_html(sample, thumbs);
+    }
+    po.queue_limit = opts_.render_queue_limit;
+    auto pool_status = std::make_shared<render_pool_status>();
+    render_pool_ = spawn_render_pool(sys_, po, pool_status);
+    blocking_ = spawn_blocking_pool(sys_, 4, 1024,
+                                    opts_.render_timeout_ms);
+    renderer_deps rd;
+    rd.pool = render_pool_;
+    rd.blocking = blocking_;
+    rd.io = io_;
+    rd.store = store;
+    rd.clock = clock_;
+    rd.thumbnails.catalog_images_dir = opts_.catalog_dir + "/images";
+    rd.thumbnails.allowed_hosts.clear();
+    for (size_t at = 0; at <= opts_.render_image_hosts.size();) {
+      auto comma = std::min(opts_.render_image_hosts.find(',', at),
+                            opts_.render_image_hosts.size());
+      auto host = opts_.render_image_hosts.substr(at, comma - at);
+      if (!host.empty())
+        rd.thumbnails.allowed_hosts.push_back(host);
+      at = comma + 1;
+    }
+    rd.ttl = std::chrono::seconds{opts_.preview_ttl_s};
+    rd.render_timeout = std::chrono::milliseconds{opts_.render_timeout_ms};
+    rd.db_timeout = std::chrono::milliseconds{opts_.pg_timeout_ms};
+    auto& duration = m.get_histogram(
+      "og_renderer_render_duration_ms",
+      "Browser time per render (layout, image decode, capture, PNG encode)",
+      {}, {10, 25, 50, 75, 100, 150, 250, 500, 1000, 2500, 5000});
+    auto& total = m.get_histogram(
+      "og_renderer_request_duration_ms",
+      "Render requests end to end inside the renderer (queue included)", {},
+      {10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000});
+    auto& upload = m.get_histogram("og_renderer_upload_duration_ms",
+                                   "Object store upload per render", {},
+                                   {1, 2.5, 5, 10, 25, 50, 100, 250, 1000});
+    auto& renders = m.get_counter("og_renderer_renders_total",
+                                  "Renders that ran a browser");
+    rd.on_rendered = [&duration, &total, &upload, &renders](const render_result& r) {
+      duration.observe(r.load_ms + r.capture_ms);
+      total.observe(r.total_ms);
+      upload.observe(r.upload_ms);
+      renders.inc();
+    };
+    auto metrics = deps.metrics;
+    rd.on_failed = [&m](const caf::error& e) {
+      const char* kind = is(e, errc::pool_exhausted)   ? "pool_exhausted"
+                         : is(e, errc::render_timeout) ? "timeout"
+                                                       : "failed";
+      m.get_counter("og_renderer_render_errors_total", "Failed renders",
+                    {{"kind", kind}})
+        .inc();
+    };
+    renderer_fault_ = std::make_shared<std::atomic<bool>>(false);
+    rd.fault = renderer_fault_;
+    renderer_ = spawn_renderer(sys_, std::move(rd));
+    breaker_ = std::make_shared<circuit_breaker>(circuit_breaker_options{},
+                                                 clock_);
+    auto& transitions = m.get_counter(
+      "vantage_preview_breaker_transitions_total",
+      "State changes of the renderer circuit breaker (og-renderer-cb)");
+    breaker_->on_transition([&transitions](breaker_state from,
+                                           breaker_state to) {
+      transitions.inc();
+      log_event(log_level::warn, "preview_breaker",
+                std::string{"og-renderer-cb: "} + to_string(from) + " -> "
+                  + to_string(to));
+    });
+    auto breaker = breaker_;
+    for (auto s : {breaker_state::closed, breaker_state::open,
+                   breaker_state::half_open})
+      m.add_callback_gauge("vantage_preview_breaker_state",
+                           "1 for the renderer breaker's current state",
+                           {{"state", to_string(s)}}, [breaker, s] {
+                             return breaker->state() == s ? 1.0 : 0.0;
+                           });
+    preview_gate_ = spawn_preview_gate(
+      sys_, renderer_, breaker_,
+      std::chrono::milliseconds{opts_.render_timeout_ms * 3
+                                + opts_.render_queue_wait_ms + 5000});
+    auto ps = pool_status;
+    m.add_callback_gauge("og_renderer_browser_pool_available",
+                         "Warm pages free to render", {},
+                         [ps] { return ps->available_pages(); });
+    m.add_callback_gauge("og_renderer_browser_pool_busy", "Pages rendering",
+                         {}, [ps] { return ps->busy_pages(); });
+    m.add_callback_gauge("og_renderer_browser_pool_total", "Pages in the pool",
+                         {}, [ps] { return ps->total_pages(); });
+    m.add_callback_gauge("og_renderer_queue_depth",
+                         "Renders waiting for a page", {},
+                         [ps] { return ps->queued.load(); });
+    m.add_callback_gauge("og_renderer_rejections_total",
+                         "Renders refused as pool-exhausted",
+                         {{"reason", "queue_full"}},
+                         [ps] { return static_cast<double>(ps->rejected_full); });
+    m.add_callback_gauge("og_renderer_rejections_total",
+                         "Renders refused as pool-exhausted",
+                         {{"reason", "queue_wait"}},
+                         [ps] { return static_cast<double>(ps->rejected_wait); });
+    m.add_callback_gauge("og_renderer_retries_total",
+                         "Renders retried after their browser was lost", {},
+                         [ps] { return static_cast<double>(ps->retries); });
+    m.add_callback_gauge("og_renderer_memory_bytes",
+                         "PSS of every browser's process tree", {},
+                         [ps] { return static_cast<double>(ps->browsers_pss_bytes()); });
+    for (size_t i = 0; i < pool_status->slots.size(); ++i) {
+      auto slot = pool_status->slots[i];
+      metric_labels l{{"slot", std::to_string(i)}};
+      m.add_callback_gauge("og_renderer_browser_restarts_total",
+                           "Browser restarts (crash, hang, recycle)", l,
+                           [slot] { return static_cast<double>(slot->restarts); });
+      m.add_callback_gauge("og_renderer_browser_crashes_total",
+                           "Browsers or pages that died under us", l,
+                           [slot] { return static_cast<double>(slot->crashes); });
+      m.add_callback_gauge("og_renderer_browser_hangs_total",
+                           "Browsers that stopped answering", l,
+                           [slot] { return static_cast<double>(slot->hangs); });
+    }
+    deps.renderer = renderer_;
+    deps.render_pool = pool_status;
+    deps.preview_breaker = breaker_;
+    deps.renderer_fault = renderer_fault_;
+    return true;
   }
 
   /// Moves a virtual clock forward and fires every timer that fell due,
@@ -250,9 +433,12 @@ public:
     if (gateway_)
       gateway_->stop();
     for (auto* a : {&share_expiry_, &shares_, &products_, &wishlists_, &users_,
-                    &timers_, &relay_, &io_})
+                    &preview_gate_, &render_pool_, &blocking_, &timers_,
+                    &relay_, &io_})
       if (*a)
         caf::anon_send_exit(*a, caf::exit_reason::user_shutdown);
+    if (renderer_)
+      caf::anon_send_exit(renderer_, caf::exit_reason::user_shutdown);
   }
 
 private:
@@ -270,6 +456,12 @@ private:
   caf::actor shares_;
   caf::actor timers_;
   caf::actor share_expiry_;
+  caf::actor render_pool_;
+  caf::actor blocking_;
+  caf::actor preview_gate_;
+  renderer_actor renderer_;
+  std::shared_ptr<circuit_breaker> breaker_;
+  std::shared_ptr<std::atomic<bool>> renderer_fault_;
   std::unique_ptr<gateway> gateway_;
   bool stopped_ = false;
 };
@@ -387,6 +579,13 @@ std::unique_ptr<embedded_node> embedded_node::start(std::string& err) {
   opts.http_threads = 16;
   opts.record_file.clear();
   opts.rate_limit_prefix = "rl:test:" + new_id("n") + ":";
+  // Test nodes: one browser unless told otherwise (each test starts its own
+  // node), and a budget long enough that a warm render always answers
+  // "rendered", so scenarios are deterministic on a loaded machine.
+  if (env_or("BROWSER_POOL_SIZE", "").empty())
+    opts.browser_pool_size = 1;
+  if (env_or("VANTAGE_PREVIEW_BUDGET_MS", "").empty())
+    opts.preview_budget_ms = 5000;
   auto vc = std::make_shared<virtual_clock>(system_clock_source{}.now_ms());
   auto n = std::make_unique<embedded_node_impl>(opts, vc);
   if (!n->start(err))

@@ -851,6 +851,18 @@ struct scenario_run {
   }
 
   void run_fault(const std::string& fault) {
+    if (fault == "renderer_down" || fault == "renderer_up") {
+      // Fault injection on the target node (test nodes only): every render
+      // fails while it is down, as if the browsers could not render.
+      httplib::Client cli(target.base_url);
+      auto res = cli.Post("/_test/faults",
+                          fault == "renderer_down" ? R"({"renderer":"down"})"
+                                                   : R"({"renderer":"up"})",
+                          "application/json");
+      if (!res || res->status != 200)
+        throw step_failure("fault " + fault + ": the target refused it");
+      return;
+    }
     int sig = 0;
     if (fault == "kafka_down")
       sig = SIGUSR1;
@@ -858,7 +870,8 @@ struct scenario_run {
       sig = SIGUSR2;
     else
       throw step_failure("unknown fault '" + fault
-                         + "' (known: kafka_down, kafka_up)");
+                         + "' (known: kafka_down, kafka_up, renderer_down,"
+                           " renderer_up)");
     const char* pid_file = std::getenv("VANTAGE_KAFKA_PID_FILE");
     if (!pid_file || !*pid_file)
       throw step_failure("fault " + fault

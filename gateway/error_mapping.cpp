@@ -26,6 +26,15 @@ http_error to_http_error(const caf::error& err) {
       case errc::unavailable:
         return {503, "SERVICE_UNAVAILABLE",
                 msg.empty() ? "A backing service is unavailable" : msg};
+      case errc::pool_exhausted:
+        return {503, "SERVICE_UNAVAILABLE",
+                msg.empty() ? "All render slots are busy; try again shortly"
+                            : msg};
+      case errc::render_timeout:
+        return {504, "RENDER_TIMEOUT",
+                msg.empty() ? "The render took too long" : msg};
+      case errc::render_failed:
+        return {502, "RENDER_FAILED", msg.empty() ? "The render failed" : msg};
       case errc::none:
       case errc::internal:
         break;

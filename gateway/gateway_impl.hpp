@@ -19,6 +19,7 @@
 #include "adapters/redis.hpp"
 #include "adapters/json.hpp"
 #include "gateway/server.hpp"
+#include "messages/render.hpp"
 #include "messages/share.hpp"
 #include "messages/user.hpp"
 
@@ -112,6 +113,11 @@ struct gateway::impl {
              const std::string& name, handler_fn fn);
   void register_routes();
   void register_share_routes();
+  void register_render_routes();
+  render_request parse_render(simdjson::dom::object& body,
+                              std::vector<field_problem>& problems);
+  /// Where images are linked from: VANTAGE_CDN_BASE_URL or the public base.
+  std::string cdn_base() const;
 
   /// Verifies the bearer token and makes sure the user exists. 401 if not.
   user_claims authenticate(request_scope& rq);

@@ -266,6 +266,7 @@ void gateway::impl::register_routes() {
         });
 
   register_share_routes();
+  register_render_routes();
 
   // -- operations -------------------------------------------------------------------
 
@@ -295,6 +296,22 @@ void gateway::impl::register_routes() {
               .end_object();
             reply_json(rq, 200, w.take());
           });
+  }
+
+  if (deps.advance_clock && deps.renderer_fault) {
+    // Test nodes only (virtual clock): scenario fault injection.
+    route("POST", "/_test/faults", "test_faults", [this](request_scope& rq) {
+      auto body = json_body(rq);
+      std::string renderer;
+      std::vector<field_problem> problems;
+      string_field(body, "renderer", true, 1, 8, renderer, problems);
+      if (problems.empty() && renderer != "down" && renderer != "up")
+        problems.push_back({"renderer", "must be down or up"});
+      if (!problems.empty())
+        fail_validation(problems);
+      deps.renderer_fault->store(renderer == "down");
+      reply_json(rq, 200, "{\"renderer\":\"" + renderer + "\"}");
+    });
   }
 
   // Product images of the catalog folder (demo thumbnails).

@@ -331,7 +331,10 @@ std::string gateway::impl::healthz(int& status) {
     redis_ok = redis->ping(redis_err);
   }
   bool kafka_ok = deps.relay && deps.relay->kafka_ok.load();
-  bool healthy = pg && redis_ok && kafka_ok;
+  bool store_ok = !deps.store || deps.store->check().ok();
+  // With rendering on, a pool with no browser up cannot render; shares
+  // still work (fallback previews), so it is reported, not fatal.
+  bool healthy = pg && redis_ok && kafka_ok && store_ok;
   status = healthy ? 200 : 503;
   auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
                   std::chrono::steady_clock::now() - started_at)
@@ -342,6 +345,17 @@ std::string gateway::impl::healthz(int& status) {
     .key("postgres").value(pg ? "ok" : "error")
     .key("redis").value(redis_ok ? "ok" : "error")
     .key("kafka").value(kafka_ok ? "ok" : "error")
+    .key("object_store").value(store_ok ? "ok" : "error");
+  auto* pool = deps.render_pool.get();
+  w.key("browser_pool").begin_object()
+    .key("total").value(pool ? pool->total_pages() : 0)
+    .key("available").value(pool ? pool->available_pages() : 0)
+    .key("busy").value(pool ? pool->busy_pages() : 0)
+    .key("queued").value(pool ? pool->queued.load() : 0)
+    .end_object();
+  w.key("preview_breaker")
+    .value(deps.preview_breaker ? to_string(deps.preview_breaker->state())
+                                : "off")
     .key("outbox_pending").value(deps.relay ? deps.relay->pending.load()
                                             : int64_t{0})
     .key("uptime_seconds").value(static_cast<int64_t>(uptime))

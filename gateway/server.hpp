@@ -10,6 +10,9 @@
 
 #include "actors/outbox_relay_actor.hpp"
 #include "actors/region.hpp"
+#include "actors/render_pool_actor.hpp"
+#include "adapters/circuit_breaker.hpp"
+#include "adapters/object_store.hpp"
 #include "adapters/clock.hpp"
 #include "adapters/config.hpp"
 #include "gateway/jwt.hpp"
@@ -40,6 +43,14 @@ struct gateway_deps {
   std::shared_ptr<metrics_registry> metrics;
   std::shared_ptr<jwt_verifier> jwt;
   std::shared_ptr<traffic_recorder> recorder;
+  /// The preview renderer (invalid when BROWSER_POOL_SIZE=0), its pool's
+  /// live figures, the share flow's breaker and the object store.
+  renderer_actor renderer;
+  std::shared_ptr<render_pool_status> render_pool;
+  std::shared_ptr<circuit_breaker> preview_breaker;
+  std::shared_ptr<object_store> store;
+  /// Test nodes: while true every render fails (POST /_test/faults).
+  std::shared_ptr<std::atomic<bool>> renderer_fault;
   node_options opts;
 };
 

@@ -7,7 +7,6 @@
 
 #include "actors/region.hpp"
 #include "adapters/ids.hpp"
-#include "adapters/preview_fallback.hpp"
 #include "gateway/gateway_impl.hpp"
 #include "gateway/share_page.hpp"
 
@@ -73,10 +72,13 @@ std::string gateway::impl::share_url(const std::string& token) const {
   return public_base() + "/wishlists/shared/" + token;
 }
 
+std::string gateway::impl::cdn_base() const {
+  return deps.opts.cdn_base_url.empty() ? public_base()
+                                        : deps.opts.cdn_base_url;
+}
+
 std::string gateway::impl::preview_url(const std::string& token) const {
-  auto base = deps.opts.cdn_base_url.empty() ? public_base()
-                                             : deps.opts.cdn_base_url;
-  return base + "/social/" + token + "/preview.png";
+  return cdn_base() + "/social/" + token + "/preview.png";
 }
 
 request_meta gateway::impl::meta_of(const httplib::Request& req) const {
@@ -210,7 +212,7 @@ void gateway::impl::register_share_routes() {
           w.begin_object();
           write_share_fields(w, info);
           w.key("preview_image_url").value(preview_url(info.share_token))
-            .key("preview_status").value("fallback")
+            .key("preview_status").value(info.preview_status)
             .key("item_count").value(static_cast<int64_t>(info.item_count))
             .end_object();
           reply_json(rq, 201, w.take());
@@ -323,18 +325,6 @@ void gateway::impl::register_share_routes() {
             rq.res.status = 404;
             rq.res.set_content(share_gone_html(), "text/html; charset=utf-8");
           }
-        });
-
-  route("GET", R"(/social/([^/]+)/preview\.png)", "share_preview",
-        [this](request_scope& rq) {
-          auto token = rq.req.matches[1].str();
-          if (!plausible_share_token(token) && token != "default")
-            fail(404, "NOT_FOUND", "No such preview");
-          // Until the renderer is wired in, every share shows the fallback;
-          // a short max-age lets a rendered preview replace it soon.
-          rq.res.status = 200;
-          rq.res.set_header("Cache-Control", "public, max-age=60");
-          rq.res.set_content(fallback_preview_png(), "image/png");
         });
 }
 

@@ -29,6 +29,13 @@ enum class errc : uint8_t {
   unavailable,
   /// An invariant broke; a bug.
   internal,
+  /// No browser page became free within the queue wait, or the render
+  /// queue is full: a fast, explicit rejection.
+  pool_exhausted,
+  /// A render took longer than RENDER_TIMEOUT_MS.
+  render_timeout,
+  /// The browser failed the render (crashed twice, bad output, upload).
+  render_failed,
 };
 
 /// Human-readable name of an error code (for logs and tests).
@@ -43,6 +50,9 @@ inline const char* to_string(errc x) {
     case errc::conflict: return "conflict";
     case errc::unavailable: return "unavailable";
     case errc::internal: return "internal";
+    case errc::pool_exhausted: return "pool_exhausted";
+    case errc::render_timeout: return "render_timeout";
+    case errc::render_failed: return "render_failed";
   }
   return "unknown";
 }

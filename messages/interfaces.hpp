@@ -57,7 +57,18 @@ using share_actor = caf::typed_actor<
                   request_meta>::with<item_added>,
   // From the expiry sweeper: announce the expiry if it passed.
   caf::reacts_to<atom::expire>,
+  // The object key of a fresh preview of what the share shows now, or ""
+  // (then a render is started and the caller shows the fallback).
+  caf::replies_to<atom::preview>::with<std::string>,
   caf::reacts_to<atom::stop>>;
+
+/// The node's preview renderer (actors/renderer_actor.hpp): renders a card
+/// to PNG in the object store, or answers from its cache. `lookup, object
+/// key, cache key` says whether that object holds a fresh render of that
+/// content, without rendering.
+using renderer_actor = caf::typed_actor<
+  caf::replies_to<atom::render, render_request>::with<render_result>,
+  caf::replies_to<atom::lookup, std::string, std::string>::with<bool>>;
 
 /// `user:<user_id>`: a user's record and default wishlist.
 using user_actor = caf::typed_actor<

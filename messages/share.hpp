@@ -67,6 +67,8 @@ struct share_info {
   std::vector<std::string> hidden_items;
   /// Visible items when the answer was made.
   int32_t item_count = 0;
+  /// Create only: "rendered", "pending" or "fallback" (actors/preview_gate).
+  std::string preview_status;
 };
 
 template <class Inspector>
@@ -74,7 +76,7 @@ typename Inspector::result_type inspect(Inspector& f, share_info& x) {
   return f(caf::meta::type_name("share_info"), x.share_id, x.share_token,
            x.wishlist_id, x.owner_id, x.channel, x.created_at, x.expires_at,
            x.is_revoked, x.view_count, x.items_added, x.hidden_items,
-           x.item_count);
+           x.item_count, x.preview_status);
 }
 
 /// What a recipient of a share link sees: current items minus hidden ones,

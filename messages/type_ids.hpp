@@ -13,6 +13,7 @@
 #include "messages/catalog.hpp"
 #include "messages/errors.hpp"
 #include "messages/region.hpp"
+#include "messages/render.hpp"
 #include "messages/share.hpp"
 #include "messages/user.hpp"
 #include "messages/wishlist.hpp"
@@ -32,6 +33,10 @@ CAF_BEGIN_TYPE_ID_BLOCK(vantage, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(vantage, (vantage::shared_wishlist))
   CAF_ADD_TYPE_ID(vantage, (vantage::share_visibility_change))
   CAF_ADD_TYPE_ID(vantage, (std::vector<vantage::share_info>))
+  CAF_ADD_TYPE_ID(vantage, (vantage::render_item))
+  CAF_ADD_TYPE_ID(vantage, (vantage::render_request))
+  CAF_ADD_TYPE_ID(vantage, (vantage::render_result))
+  CAF_ADD_TYPE_ID(vantage, (vantage::render_pool_stats))
 
   CAF_ADD_ATOM(vantage, vantage::atom, get, "get")
   CAF_ADD_ATOM(vantage, vantage::atom, put, "put")
@@ -57,6 +62,10 @@ CAF_BEGIN_TYPE_ID_BLOCK(vantage, caf::first_custom_type_id)
   CAF_ADD_ATOM(vantage, vantage::atom, expire, "expire")
   CAF_ADD_ATOM(vantage, vantage::atom, schedule, "schedule")
   CAF_ADD_ATOM(vantage, vantage::atom, list, "list")
+  CAF_ADD_ATOM(vantage, vantage::atom, render, "render")
+  CAF_ADD_ATOM(vantage, vantage::atom, lookup, "lookup")
+  CAF_ADD_ATOM(vantage, vantage::atom, stats, "stats")
+  CAF_ADD_ATOM(vantage, vantage::atom, preview, "preview")
 
 CAF_END_TYPE_ID_BLOCK(vantage)
 

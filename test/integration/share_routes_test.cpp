@@ -125,7 +125,7 @@ BOOST_AUTO_TEST_CASE(create_answers_the_contract_shape_with_limit_headers) {
              != std::string::npos);
   BOOST_TEST(r.str("preview_image_url").find("/social/" + token + "/preview.png")
              != std::string::npos);
-  BOOST_TEST(r.str("preview_status") == "fallback");
+  BOOST_TEST(r.str("preview_status") == "rendered");
   BOOST_TEST(json_int(r.body, "item_count") == 2);
   BOOST_TEST(json_int(r.body, "hidden_items_count") == 1);
   BOOST_TEST(!r.str("expires_at").empty());

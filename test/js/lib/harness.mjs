@@ -162,6 +162,8 @@ export async function startNode({ deadlineMs = 30_000 } = {}) {
       VANTAGE_HTTP_BIND: '127.0.0.1',
       VANTAGE_PUBLIC_BASE_URL: baseUrl,
       VANTAGE_HTTP_THREADS: process.env.VANTAGE_HTTP_THREADS || '16',
+      // One headless browser per test node is plenty (each costs ~100 MB).
+      BROWSER_POOL_SIZE: process.env.BROWSER_POOL_SIZE || '1',
       // Rate-limit counters of this run only: every client here is
       // 127.0.0.1, and other nodes on the same Redis (a benchmark, another
       // test) must not use up this test's 60 lookups per minute.
