@@ -147,10 +147,8 @@ caf::behavior render_pool(pool_actor* self, render_pool_options opts,
   auto& st = self->state;
   st.opts = std::move(opts);
   st.status = std::move(status);
-  st.status->pages_per_browser = std::max(1, st.opts.slot.pages);
   for (int i = 0; i < st.opts.browsers; ++i) {
-    auto s = std::make_shared<slot_status>();
-    st.status->slots.push_back(s);
+    auto s = st.status->slots[static_cast<size_t>(i)];
     auto slot = spawn_browser_slot(self->system(), i, st.opts.slot, s);
     self->link_to(slot);
     st.slots.push_back(slot);
@@ -181,6 +179,10 @@ caf::behavior render_pool(pool_actor* self, render_pool_options opts,
 
 caf::actor spawn_render_pool(caf::actor_system& sys, render_pool_options opts,
                              std::shared_ptr<render_pool_status> status) {
+  // Filled before the actor runs: readers (metrics) see it complete.
+  status->pages_per_browser = std::max(1, opts.slot.pages);
+  for (int i = 0; i < opts.browsers; ++i)
+    status->slots.push_back(std::make_shared<slot_status>());
   return sys.spawn(render_pool, std::move(opts), std::move(status));
 }
 

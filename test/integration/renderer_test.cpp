@@ -1,0 +1,537 @@
+// The preview renderer through whole nodes: real headless Chromium (Debian's
+// chromium), the local object store and PostgreSQL. Browser faults are made
+// for real: the test process is the node, so its Chromium children are
+// found in /proc and stopped or killed with signals.
+
+#define BOOST_TEST_MODULE renderer
+#include <boost/test/unit_test.hpp>
+
+#include <dirent.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <sstream>
+#include <thread>
+
+#include "adapters/json.hpp"
+#include "adapters/png.hpp"
+#include "adapters/preview_fallback.hpp"
+#include "adapters/preview_template.hpp"
+#include "test/support/node_fixture.hpp"
+
+using namespace vantage;
+using namespace vantage::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Sets environment variables for the next node start, restoring them after.
+struct scoped_env {
+  explicit scoped_env(std::vector<std::pair<std::string, std::string>> vars) {
+    for (auto& [k, v] : vars) {
+      const char* old = std::getenv(k.c_str());
+      saved.emplace_back(k, old ? std::optional<std::string>{old} : std::nullopt);
+      ::setenv(k.c_str(), v.c_str(), 1);
+    }
+  }
+  ~scoped_env() {
+    for (auto& [k, v] : saved)
+      v ? ::setenv(k.c_str(), v->c_str(), 1) : ::unsetenv(k.c_str());
+  }
+  std::vector<std::pair<std::string, std::optional<std::string>>> saved;
+};
+
+/// Chromium main processes started by this (test = node) process.
+std::vector<pid_t> browser_pids() {
+  std::vector<pid_t> out;
+  DIR* proc = ::opendir("/proc");
+  while (auto* e = ::readdir(proc)) {
+    char* end = nullptr;
+    long pid = std::strtol(e->d_name, &end, 10);
+    if (pid <= 0 || *end != '\0')
+      continue;
+    std::ifstream in{std::string{"/proc/"} + e->d_name + "/stat"};
+    std::string line;
+    std::getline(in, line);
+    auto open = line.find('(');
+    auto close = line.rfind(')');
+    if (open == std::string::npos || close == std::string::npos)
+      continue;
+    auto comm = line.substr(open + 1, close - open - 1);
+    std::istringstream rest{line.substr(close + 1)};
+    std::string state;
+    long ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == ::getpid() && comm.find("chrom") != std::string::npos
+        && state != "Z")
+      out.push_back(static_cast<pid_t>(pid));
+  }
+  ::closedir(proc);
+  return out;
+}
+
+/// A sample of `name` from /metrics (first series whose line starts with
+/// it); -1 when absent.
+double metric(node_fixture& n, const std::string& name) {
+  auto r = n.call("GET", "/metrics");
+  std::istringstream in{r.body};
+  std::string line;
+  while (std::getline(in, line))
+    if (line.compare(0, name.size(), name) == 0 && line.size() > name.size()
+        && (line[name.size()] == ' ' || line[name.size()] == '{')) {
+      auto space = line.rfind(' ');
+      return std::stod(line.substr(space + 1));
+    }
+  return -1;
+}
+
+double metric_sum(node_fixture& n, const std::string& name) {
+  auto r = n.call("GET", "/metrics");
+  std::istringstream in{r.body};
+  std::string line;
+  double sum = 0;
+  while (std::getline(in, line))
+    if (line.compare(0, name.size(), name) == 0 && line.size() > name.size()
+        && (line[name.size()] == ' ' || line[name.size()] == '{'))
+      sum += std::stod(line.substr(line.rfind(' ') + 1));
+  return sum;
+}
+
+int64_t json_int(const std::string& body, const char* a, const char* b = nullptr) {
+  simdjson::dom::parser p;
+  simdjson::dom::element doc;
+  if (p.parse(body).get(doc) != simdjson::SUCCESS)
+    return -1;
+  int64_t v = -1;
+  auto el = b ? doc[a][b] : doc[a];
+  if (el.get(v) != simdjson::SUCCESS)
+    return -1;
+  return v;
+}
+
+bool json_bool(const std::string& body, const char* a) {
+  simdjson::dom::parser p;
+  simdjson::dom::element doc;
+  bool v = false;
+  return p.parse(body).get(doc) == simdjson::SUCCESS
+         && doc[a].get(v) == simdjson::SUCCESS && v;
+}
+
+/// Width and height from a PNG's IHDR; {0, 0} if it is not a PNG.
+std::pair<uint32_t, uint32_t> png_size(const std::string& png) {
+  if (png.size() < 24 || png.compare(0, 8, "\x89PNG\r\n\x1a\n") != 0)
+    return {0, 0};
+  auto be = [&](size_t at) {
+    return (uint32_t{static_cast<unsigned char>(png[at])} << 24)
+           | (uint32_t{static_cast<unsigned char>(png[at + 1])} << 16)
+           | (uint32_t{static_cast<unsigned char>(png[at + 2])} << 8)
+           | uint32_t{static_cast<unsigned char>(png[at + 3])};
+  };
+  return {be(16), be(20)};
+}
+
+std::string render_body(const std::string& title,
+                        const std::string& image = "/catalog/images/prd_001.png",
+                        const std::string& output
+                        = R"({"format":"png","width":1200,"height":630,"quality":85})") {
+  return R"({"template":"wishlist-share","data":{"wishlist_title":)"
+         + json_quote(title) + R"(,"owner_name":"Maya C.","items":[)"
+         + R"({"name":"Wireless Headphones","image":)" + json_quote(image)
+         + R"(,"price":"$249.99"},)"
+         + R"({"name":"Smart Watch","image":"/catalog/images/prd_002.png","price":"$399.00"}],)"
+         + R"("item_count":7},"output":)" + output + "}";
+}
+
+/// Path part of an absolute URL.
+std::string path_of(const std::string& url) {
+  auto at = url.find("://");
+  return url.substr(url.find('/', at + 3));
+}
+
+bool wait_for_pages(node_fixture& n, int64_t pages) {
+  return eventually(
+    [&] {
+      return json_int(n.call("GET", "/healthz").body, "browser_pool",
+                      "available")
+             >= pages;
+    },
+    30s);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(render_answers_with_a_stored_png_and_caches_it) {
+  node_fixture n;
+  BOOST_REQUIRE(wait_for_pages(n, 1));
+  auto before = metric(n, "og_renderer_renders_total");
+  auto title = unique("Holiday Gift Ideas ");
+  auto r = n.call("POST", "/render", render_body(title));
+  BOOST_REQUIRE_EQUAL(r.status, 200);
+  BOOST_TEST(!r.header("X-Render-Time-Ms").empty());
+  BOOST_TEST(r.str("cache_key").rfind("sha256:", 0) == 0u);
+  BOOST_TEST(json_int(r.body, "cache_ttl_seconds") == 86400);
+  BOOST_TEST(json_int(r.body, "render_time_ms") >= 0);
+  BOOST_TEST(!json_bool(r.body, "cached"));
+  BOOST_TEST(json_int(r.body, "timings_ms", "capture") >= 0);
+  auto img = n.call("GET", path_of(r.str("image_url")));
+  BOOST_REQUIRE_EQUAL(img.status, 200);
+  BOOST_TEST(img.header("Content-Type") == "image/png");
+  auto [w, h] = png_size(img.body);
+  BOOST_TEST(w == 1200u);
+  BOOST_TEST(h == 630u);
+  BOOST_TEST(static_cast<int64_t>(img.body.size())
+             == json_int(r.body, "image_size_bytes"));
+  BOOST_TEST(img.body.size() < 600u * 1024u); // WhatsApp's limit
+  BOOST_TEST(metric(n, "og_renderer_renders_total") == before + 1);
+
+  // The same content again: from the cache, no browser.
+  auto again = n.call("POST", "/render", render_body(title));
+  BOOST_REQUIRE_EQUAL(again.status, 200);
+  BOOST_TEST(json_bool(again.body, "cached"));
+  BOOST_TEST(again.str("cache_key") == r.str("cache_key"));
+  BOOST_TEST(metric(n, "og_renderer_renders_total") == before + 1);
+
+  // Identical concurrent requests share one render.
+  auto burst = unique("Burst ");
+  std::vector<std::future<int>> calls;
+  for (int i = 0; i < 8; ++i)
+    calls.push_back(std::async(std::launch::async, [&] {
+      httplib::Client c{n.node->base_url()};
+      c.set_read_timeout(20, 0);
+      auto res = c.Post("/render", render_body(burst), "application/json");
+      return res ? res->status : 0;
+    }));
+  for (auto& f : calls)
+    BOOST_TEST(f.get() == 200);
+  BOOST_TEST(metric(n, "og_renderer_renders_total") == before + 2);
+}
+
+BOOST_AUTO_TEST_CASE(bad_render_input_is_refused_and_renders_nothing) {
+  node_fixture n;
+  BOOST_REQUIRE(wait_for_pages(n, 1));
+  auto before = metric(n, "og_renderer_renders_total");
+  auto t = unique("Bad ");
+  auto body = render_body(t);
+  auto swap = [&](const std::string& from, const std::string& to) {
+    auto b = body;
+    b.replace(b.find(from), from.size(), to);
+    return b;
+  };
+  auto expect = [&](const std::string& b, int status, const char* why) {
+    auto r = n.call("POST", "/render", b);
+    BOOST_TEST(r.status == status, why << ": " << r.status << " " << r.body);
+    if (status == 422)
+      BOOST_TEST(r.str("error") == "VALIDATION_FAILED", why);
+  };
+  expect(swap("wishlist-share", "party-invite"), 422, "unknown template");
+  expect(swap("\"width\":1200", "\"width\":100"), 422, "width 100");
+  expect(swap("\"width\":1200", "\"width\":3000"), 422, "width 3000");
+  expect(swap("\"height\":630", "\"height\":\"630\""), 422, "height as text");
+  expect(swap("\"format\":\"png\"", "\"format\":\"jpeg\""), 422, "jpeg");
+  expect(swap("\"item_count\":7", "\"item_count\":-1"), 422, "negative count");
+  std::string many = "[";
+  for (int i = 0; i < 101; ++i)
+    many += std::string{i ? "," : ""} + R"({"name":"x"})";
+  many += "]";
+  auto items_at = body.find("\"items\":[");
+  auto items_end = body.find("],", items_at);
+  auto with_many = body.substr(0, items_at) + "\"items\":" + many
+                   + body.substr(items_end + 1);
+  expect(with_many, 422, "101 items");
+  expect(swap("\"items\":[", "\"items\":[7,"), 422, "item not an object");
+  expect(R"({"template":"wishlist-share"})", 422, "no data");
+  expect("{\"template\":", 400, "malformed JSON");
+  expect(render_body(std::string(1024 * 1024, 'x')), 413, "1 MB title");
+  auto r = n.call("POST", "/render", body, {}, "text/plain");
+  BOOST_TEST(r.status == 415);
+  BOOST_TEST(metric(n, "og_renderer_renders_total") == before);
+}
+
+BOOST_AUTO_TEST_CASE(thumbnails_come_only_from_the_catalog_and_allowed_hosts) {
+  namespace fs = std::filesystem;
+  auto dir = fs::temp_directory_path() / unique("vantage-thumbs-");
+  fs::create_directories(dir / "images");
+  std::vector<uint8_t> pixels(8 * 8 * 3, 120);
+  std::string png = encode_png_rgb(pixels, 8, 8);
+  std::ofstream{dir / "images" / "ok.png", std::ios::binary} << png;
+  std::ofstream{dir / "secret.png", std::ios::binary} << png;
+  thumbnail_policy policy;
+  policy.catalog_images_dir = (dir / "images").string();
+  policy.timeout_ms = 500;
+  BOOST_TEST(load_thumbnail("/catalog/images/ok.png", policy)
+               .rfind("data:image/png;base64,", 0)
+             == 0u);
+  BOOST_TEST(!load_thumbnail("file://" + (dir / "images" / "ok.png").string(),
+                             policy)
+                .empty());
+  for (auto bad : {std::string{"/catalog/images/../secret.png"},
+                   std::string{"/catalog/images/%2e%2e/secret.png"},
+                   std::string{"/catalog/images/../../../../etc/passwd"},
+                   "file://" + (dir / "secret.png").string(),
+                   std::string{"file:///etc/passwd"}, std::string{"/etc/passwd"},
+                   std::string{"data:image/png;base64,AAAA"},
+                   std::string{"https://cdn.example.com/x.png"},
+                   std::string{"http://user@127.0.0.1/x.png"},
+                   std::string{"/catalog/images/missing.png"}})
+    BOOST_TEST(load_thumbnail(bad, policy).empty(), bad);
+
+  // A loopback image server: PNG, 404, HTML and a hang.
+  httplib::Server srv;
+  srv.Get("/ok.png", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content(png, "image/png");
+  });
+  srv.Get("/page.png", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("<html><script>alert(1)</script></html>", "image/png");
+  });
+  std::atomic<bool> release{false};
+  srv.Get("/slow.png", [&](const httplib::Request&, httplib::Response& res) {
+    for (int i = 0; i < 100 && !release; ++i)
+      std::this_thread::sleep_for(50ms);
+    res.set_content(png, "image/png");
+  });
+  auto port = srv.bind_to_any_port("127.0.0.1");
+  std::thread t{[&] { srv.listen_after_bind(); }};
+  auto base = "http://127.0.0.1:" + std::to_string(port);
+  BOOST_TEST(!load_thumbnail(base + "/ok.png", policy).empty());
+  BOOST_TEST(load_thumbnail(base + "/missing.png", policy).empty());
+  BOOST_TEST(load_thumbnail(base + "/page.png", policy).empty());
+  auto started = std::chrono::steady_clock::now();
+  BOOST_TEST(load_thumbnail(base + "/slow.png", policy).empty());
+  BOOST_TEST(((std::chrono::steady_clock::now() - started) < 2s));
+  policy.allowed_hosts = {"example.org"};
+  BOOST_TEST(load_thumbnail(base + "/ok.png", policy).empty());
+  release = true;
+  srv.stop();
+  t.join();
+  fs::remove_all(dir);
+}
+
+BOOST_AUTO_TEST_CASE(render_with_unusable_images_draws_placeholders) {
+  node_fixture n;
+  BOOST_REQUIRE(wait_for_pages(n, 1));
+  for (auto image : {"file:///etc/passwd", "http://10.1.2.3/x.png",
+                     "/catalog/images/../../../etc/shadow", "javascript:alert(1)"}) {
+    auto r = n.call("POST", "/render", render_body(unique("Placeholder "), image));
+    BOOST_TEST(r.status == 200, image << ": " << r.body);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_browser_killed_mid_render_is_restarted_and_the_render_retried) {
+  scoped_env env{{{"BROWSER_PAGES", "1"}}};
+  node_fixture n;
+  BOOST_REQUIRE(wait_for_pages(n, 1));
+  auto pids = browser_pids();
+  BOOST_REQUIRE_EQUAL(pids.size(), 1u);
+  // Stopped first, so the render is certainly inside the browser when the
+  // kill lands.
+  ::kill(pids[0], SIGSTOP);
+  auto call = std::async(std::launch::async, [&] {
+    httplib::Client c{n.node->base_url()};
+    c.set_read_timeout(30, 0);
+    auto res = c.Post("/render", render_body(unique("Crash ")), "application/json");
+    return res ? res->status : 0;
+  });
+  BOOST_REQUIRE(eventually(
+    [&] { return json_int(n.call("GET", "/healthz").body, "browser_pool", "busy") == 1; },
+    10s));
+  ::kill(pids[0], SIGKILL);
+  BOOST_TEST(call.get() == 200);
+  BOOST_TEST(metric_sum(n, "og_renderer_browser_crashes_total") >= 1);
+  BOOST_TEST(metric(n, "og_renderer_retries_total") >= 1);
+  auto now = browser_pids();
+  BOOST_REQUIRE_EQUAL(now.size(), 1u);
+  BOOST_TEST(now[0] != pids[0]);
+}
+
+BOOST_AUTO_TEST_CASE(a_hung_browser_is_detected_and_replaced) {
+  scoped_env env{{{"BROWSER_PAGES", "1"}}};
+  node_fixture n;
+  BOOST_REQUIRE(wait_for_pages(n, 1));
+  auto pids = browser_pids();
+  BOOST_REQUIRE_EQUAL(pids.size(), 1u);
+  ::kill(pids[0], SIGSTOP);
+  auto started = std::chrono::steady_clock::now();
+  auto r = n.call("POST", "/render", render_body(unique("Hang ")));
+  BOOST_TEST(r.status == 200, r.body);
+  // Heartbeat (2 s without an answer) plus a restart, well inside the
+  // render timeout of 5 s: the render was retried, not timed out.
+  BOOST_TEST(((std::chrono::steady_clock::now() - started) < 5s));
+  BOOST_TEST(metric_sum(n, "og_renderer_browser_hangs_total") >= 1);
+  ::kill(pids[0], SIGKILL); // already killed by the slot; harmless
+}
+
+BOOST_AUTO_TEST_CASE(slow_renders_time_out_and_a_full_pool_refuses_fast) {
+  scoped_env env{{{"BROWSER_PAGES", "1"},
+                  {"RENDER_TIMEOUT_MS", "800"},
+                  {"VANTAGE_RENDER_QUEUE_WAIT_MS", "300"}}};
+  node_fixture n;
+  BOOST_REQUIRE(wait_for_pages(n, 1));
+  auto pids = browser_pids();
+  BOOST_REQUIRE_EQUAL(pids.size(), 1u);
+  ::kill(pids[0], SIGSTOP);
+  auto post = [&](const std::string& title) {
+    return std::async(std::launch::async, [&n, title] {
+      httplib::Client c{n.node->base_url()};
+      c.set_read_timeout(30, 0);
+      auto t0 = std::chrono::steady_clock::now();
+      auto res = c.Post("/render", render_body(title), "application/json");
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - t0)
+                  .count();
+      return std::make_pair(res ? res->status : 0, ms);
+    });
+  };
+  auto slow = post(unique("Slow "));
+  BOOST_REQUIRE(eventually(
+    [&] { return json_int(n.call("GET", "/healthz").body, "browser_pool", "busy") == 1; },
+    10s));
+  auto waiting = post(unique("Waiting "));
+  auto [wait_status, wait_ms] = waiting.get();
+  BOOST_TEST(wait_status == 503);
+  BOOST_TEST(wait_ms < 1500);
+  auto [slow_status, slow_ms] = slow.get();
+  BOOST_TEST(slow_status == 504);
+  BOOST_TEST(slow_ms < 2500);
+  BOOST_TEST(metric(n, "og_renderer_rejections_total{reason=\"queue_wait\"}") >= 1);
+  ::kill(pids[0], SIGCONT);
+  // The slot recovers (page reset, or the browser replaced).
+  BOOST_TEST(n.call("POST", "/render", render_body(unique("After "))).status == 200);
+}
+
+BOOST_AUTO_TEST_CASE(browsers_are_recycled_after_a_number_of_renders) {
+  scoped_env env{{{"BROWSER_RECYCLE_AFTER", "3"}, {"BROWSER_PAGES", "1"}}};
+  node_fixture n;
+  BOOST_REQUIRE(wait_for_pages(n, 1));
+  auto first = browser_pids();
+  for (int i = 0; i < 7; ++i)
+    BOOST_TEST(n.call("POST", "/render", render_body(unique("Recycle "))).status
+               == 200);
+  BOOST_TEST(metric_sum(n, "og_renderer_browser_restarts_total") >= 2);
+  BOOST_TEST((browser_pids() != first));
+}
+
+namespace {
+
+struct shared_list {
+  std::string token;
+  std::string wishlist_id;
+  std::string share_token;
+  std::vector<std::string> item_ids;
+};
+
+shared_list make_shared_list(node_fixture& n, std::vector<std::string> products) {
+  shared_list s;
+  s.token = token_for(unique("usr_prev_"), "Maya C.");
+  auto w = n.call("POST", "/api/v2/wishlists", R"({"title":"Preview list"})", s.token);
+  BOOST_REQUIRE_EQUAL(w.status, 201);
+  s.wishlist_id = w.str("wishlist_id");
+  for (auto& p : products) {
+    auto r = n.call("POST", "/api/v2/wishlists/" + s.wishlist_id + "/items",
+                    R"({"product_id":")" + p + "\"}", s.token);
+    BOOST_REQUIRE_EQUAL(r.status, 201);
+    s.item_ids.push_back(r.str("wishlist_item_id"));
+  }
+  return s;
+}
+
+std::string share(node_fixture& n, shared_list& s, std::string& status) {
+  auto r = n.call("POST", "/api/v2/wishlists/" + s.wishlist_id + "/share",
+                  R"({"channel":"link"})", s.token);
+  BOOST_REQUIRE_EQUAL(r.status, 201);
+  status = r.str("preview_status");
+  return r.str("share_token");
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_share_preview_follows_its_content_and_renders_once) {
+  node_fixture n;
+  BOOST_REQUIRE(wait_for_pages(n, 1));
+  auto list = make_shared_list(n, {"prd_003", "prd_008", "prd_013"});
+  auto before = metric(n, "og_renderer_renders_total");
+  std::string status;
+  auto token = share(n, list, status);
+  BOOST_TEST(status == "rendered");
+  auto preview = "/social/" + token + "/preview.png";
+  auto first = n.call("GET", preview);
+  BOOST_REQUIRE_EQUAL(first.status, 200);
+  BOOST_TEST(first.body != fallback_preview_png());
+  BOOST_TEST(png_size(first.body).first == 1200u);
+  BOOST_TEST(first.header("Cache-Control") == "public, max-age=300");
+  BOOST_TEST(metric(n, "og_renderer_renders_total") == before + 1);
+
+  // Views and preview fetches of unchanged content render nothing.
+  for (int i = 0; i < 30; ++i) {
+    BOOST_TEST(n.call("GET", "/api/v2/wishlists/shared/" + token).status == 200);
+    BOOST_TEST(n.call("GET", preview).body == first.body);
+  }
+  // A second share of the same content reuses the image (a copy).
+  std::string status2;
+  auto token2 = share(n, list, status2);
+  BOOST_TEST(status2 == "rendered");
+  BOOST_TEST(n.call("GET", "/social/" + token2 + "/preview.png").body == first.body);
+  BOOST_TEST(metric(n, "og_renderer_renders_total") == before + 1);
+
+  // An added item invalidates it: the fallback until the new one is ready.
+  auto add = n.call("POST", "/api/v2/wishlists/" + list.wishlist_id + "/items",
+                    R"({"product_id":"prd_020"})", list.token);
+  BOOST_REQUIRE_EQUAL(add.status, 201);
+  auto stale = n.call("GET", preview);
+  BOOST_TEST(stale.body != first.body);
+  std::string second;
+  BOOST_TEST(eventually(
+    [&] {
+      second = n.call("GET", preview).body;
+      return second != first.body && second != fallback_preview_png();
+    },
+    15s));
+  BOOST_TEST(metric(n, "og_renderer_renders_total") == before + 2);
+
+  // Hiding an item changes the content again.
+  auto patch = n.call("PATCH",
+                      "/api/v2/wishlists/" + list.wishlist_id + "/shares/" + token,
+                      R"({"hide":[")" + list.item_ids[0] + "\"]}", list.token);
+  BOOST_REQUIRE_EQUAL(patch.status, 200);
+  BOOST_TEST(eventually(
+    [&] {
+      auto now = n.call("GET", preview).body;
+      return now != second && now != fallback_preview_png();
+    },
+    15s));
+}
+
+BOOST_AUTO_TEST_CASE(share_creation_does_not_wait_past_its_budget) {
+  scoped_env env{{{"VANTAGE_PREVIEW_BUDGET_MS", "0"}}};
+  node_fixture n;
+  BOOST_REQUIRE(wait_for_pages(n, 1));
+  auto list = make_shared_list(n, {"prd_005", "prd_009"});
+  std::string status;
+  auto token = share(n, list, status);
+  BOOST_TEST(status == "pending");
+  // The render finishes in the background.
+  BOOST_TEST(eventually(
+    [&] {
+      return n.call("GET", "/social/" + token + "/preview.png").body
+             != fallback_preview_png();
+    },
+    15s));
+}
+
+BOOST_AUTO_TEST_CASE(without_browsers_shares_show_the_fallback) {
+  scoped_env env{{{"BROWSER_POOL_SIZE", "0"}}};
+  node_fixture n;
+  auto list = make_shared_list(n, {"prd_006"});
+  std::string status;
+  auto token = share(n, list, status);
+  BOOST_TEST(status == "fallback");
+  BOOST_TEST(n.call("GET", "/social/" + token + "/preview.png").body
+             == fallback_preview_png());
+  auto h = n.call("GET", "/healthz");
+  BOOST_TEST(json_int(h.body, "browser_pool", "total") == 0);
+  BOOST_TEST(n.call("POST", "/render", render_body("Off")).status == 503);
+}
