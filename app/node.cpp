@@ -330,7 +330,11 @@ public:
       upload.observe(r.upload_ms);
       renders.inc();
     };
-    auto metrics = deps.metrics;
+    // Every kind exported from the start (a series that appears only after
+    // the first error defeats rate() alerts).
+    for (auto kind : {"pool_exhausted", "timeout", "failed"})
+      m.get_counter("og_renderer_render_errors_total", "Failed renders",
+                    {{"kind", kind}});
     rd.on_failed = [&m](const caf::error& e) {
       const char* kind = is(e, errc::pool_exhausted)   ? "pool_exhausted"
                          : is(e, errc::render_timeout) ? "timeout"
