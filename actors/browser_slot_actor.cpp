@@ -185,6 +185,32 @@ void browser_lost(slot_actor* self, const std::string& why) {
   start_browser(self);
 }
 
+/// Closes the tab Chromium opens at start (about:blank): it is not one of
+/// our pages and would keep a renderer process (tens of MB) for nothing.
+void close_other_pages(slot_actor* self) {
+  call(self, "", "Target.getTargets", "",
+       [self](simdjson::dom::element r, const std::string& err) {
+         simdjson::dom::array infos;
+         if (!err.empty() || r["targetInfos"].get(infos) != simdjson::SUCCESS)
+           return;
+         for (auto info : infos) {
+           std::string_view id;
+           std::string_view type;
+           if (info["targetId"].get(id) != simdjson::SUCCESS
+               || info["type"].get(type) != simdjson::SUCCESS || type != "page")
+             continue;
+           auto& pages = self->state.pages;
+           if (std::any_of(pages.begin(), pages.end(),
+                           [&](const slot_page& p) { return p.target_id == id; }))
+             continue;
+           json_writer p;
+           p.begin_object().key("targetId").value(id).end_object();
+           call(self, "", "Target.closeTarget", p.take(),
+                [](simdjson::dom::element, const std::string&) {});
+         }
+       });
+}
+
 /// The first capture of a page costs about a second (raster and encoder
 /// start-up); it is paid here, at the card's size, before the page counts
 /// as ready, so no request ever waits for it.
@@ -216,6 +242,10 @@ void warm_up(slot_actor* self, size_t index, Alive alive, Fail fail) {
                 pg.width = 1200;
                 pg.height = 630;
                 pg.ready = true;
+                auto& pages = self->state.pages;
+                if (std::all_of(pages.begin(), pages.end(),
+                                [](const slot_page& p) { return p.ready; }))
+                  close_other_pages(self);
                 publish_status(self->state);
                 pump(self);
               });

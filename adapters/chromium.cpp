@@ -40,6 +40,11 @@ std::vector<std::string> chromium_flags(const chromium_options& opts,
     "--disable-background-timer-throttling",
     "--disable-backgrounding-occluded-windows",
     "--disable-renderer-backgrounding",
+    // No prelaunched spare renderer and none of the browser services a
+    // headless card renderer never uses (each is a process or a thread).
+    "--disable-features=SpareRendererForSitePerProcess,Translate,"
+    "OptimizationHints,MediaRouter,DialMediaRouteProvider,"
+    "AutofillServerCommunication,CertificateTransparencyComponentUpdater",
     "--mute-audio",
     "--remote-debugging-pipe",
     "--user-data-dir=" + profile_dir,

@@ -71,6 +71,7 @@ node_options node_options::from_env() {
   o.browser_recycle_after = env_int("BROWSER_RECYCLE_AFTER",
                                     o.browser_recycle_after);
   o.chromium = env_or("VANTAGE_CHROMIUM", o.chromium);
+  o.chromium_flags = env_or("VANTAGE_CHROMIUM_FLAGS", "");
   o.render_timeout_ms = env_int("RENDER_TIMEOUT_MS", o.render_timeout_ms);
   o.render_queue_wait_ms = env_int("VANTAGE_RENDER_QUEUE_WAIT_MS",
                                    o.render_queue_wait_ms);

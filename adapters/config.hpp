@@ -98,6 +98,8 @@ struct node_options {
   int browser_recycle_after = 500;
   /// VANTAGE_CHROMIUM (/usr/bin/chromium).
   std::string chromium = "/usr/bin/chromium";
+  /// VANTAGE_CHROMIUM_FLAGS: more flags for every browser, space-separated.
+  std::string chromium_flags;
   /// RENDER_TIMEOUT_MS (5000): longest render before 504.
   int render_timeout_ms = 5000;
   /// VANTAGE_RENDER_QUEUE_WAIT_MS (2000): longest wait for a page before

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include <caf/io/middleman.hpp>
@@ -272,6 +273,11 @@ public:
     po.slot.recycle_after = opts_.browser_recycle_after;
     po.slot.chromium.executable = opts_.chromium;
     po.slot.chromium.profile_root = opts_.data_dir + "/chromium";
+    {
+      std::istringstream flags{opts_.chromium_flags};
+      for (std::string f; flags >> f;)
+        po.slot.chromium.extra_flags.push_back(f);
+    }
     po.queue_wait = std::chrono::milliseconds{opts_.render_queue_wait_ms};
     {
       // A card like the real ones (text, four decoded images).

@@ -11,6 +11,14 @@
 #   BENCH_SHARE_OWNERS      users creating shares, each with a 3-item list (default 100)
 #   BENCH_SHARE_RECIPIENTS  users adding from a share (default BENCH_WRITERS)
 #   BENCH_SHARE_SPREAD      shares of the spread view variant (default 100; 0 skips it)
+#   BENCH_RENDER_SECONDS    duration of the render load run (default 60)
+#   BENCH_RENDER_BURST      concurrent requests of the render burst (default 500)
+# The render section (BENCH_ONLY=render, test/bench/render_bench.cpp) starts
+# nodes with browsers: one browser with one page back to back (the machine's
+# limit for a page), then the default pool (3 x 2) under a load of 50
+# clients and a burst, cache hits of one content, a share viewed 1,000 times,
+# and browser memory over a run with recycling. Other sections run their
+# nodes with BROWSER_POOL_SIZE=0 (no browsers), as before the renderer.
 # The share section (BENCH_ONLY=share) starts the node with the share rate
 # limits raised out of the way (VANTAGE_SHARE_CREATE_LIMIT=100000000,
 # VANTAGE_SHARE_LOOKUP_LIMIT=1000000000; the limiter still runs) and restarts
@@ -47,10 +55,10 @@ trap cleanup EXIT
 command -v wrk >/dev/null || { echo "bench: wrk is missing (scripts/deps.sh installs it)" >&2; exit 1; }
 
 ONLY=${BENCH_ONLY:-}
-case $ONLY in ""|get|add|share) ;; *) echo "bench: BENCH_ONLY must be get, add or share" >&2; exit 2 ;; esac
+case $ONLY in ""|get|add|share|render) ;; *) echo "bench: BENCH_ONLY must be get, add, share or render" >&2; exit 2 ;; esac
 RUN=$(date +%s)
 
-if [[ $ONLY != share ]]; then
+if [[ $ONLY != share && $ONLY != render ]]; then
   echo "==> bench: CAF region round trips and I/O pool isolation"
   "$ROOT/build/test/region_bench"
 fi
@@ -69,7 +77,7 @@ fi
 RL_PREFIX="rlbench:$RUN:$$:"
 start_node() { # extra VAR=value settings for this node
   echo "==> bench: starting node on $URL${1:+ ($*)}"
-  env VANTAGE_HTTP_PORT="$PORT" VANTAGE_LOG_LEVEL=warn \
+  env VANTAGE_HTTP_PORT="$PORT" VANTAGE_LOG_LEVEL=warn BROWSER_POOL_SIZE=0 \
     VANTAGE_SHARE_CREATE_LIMIT=100000000 VANTAGE_SHARE_LOOKUP_LIMIT=1000000000 \
     VANTAGE_RATE_LIMIT_PREFIX="$RL_PREFIX" "$@" "$BIN" node >>"$WORK/node.log" 2>&1 &
   NODE_PID=$!
@@ -95,6 +103,105 @@ stop_node() {
   NODE_PID=
 }
 peak_rss_mib() { echo $(( $(awk '/VmHWM/ {print $2}' "/proc/$NODE_PID/status") / 1024 )); }
+
+metric() { # NAME: the first sample of NAME on the node's /metrics
+  curl -fs "$URL/metrics" | awk -v n="$1" '$1 == n { print $2; exit }'
+}
+wait_pages() { # N: until N warm pages are free
+  local deadline=$((SECONDS + 60))
+  until [[ $(curl -fs "$URL/healthz" | sed 's/.*"available":\([0-9]*\).*/\1/') -ge $1 ]]; do
+    (( SECONDS < deadline )) || { echo "bench: browsers did not start" >&2; exit 1; }
+    sleep 0.2
+  done
+}
+render_rows=()
+render_row() { # LABEL RESULT-LINE SEED
+  local label=$1 line=$2 seed=$3
+  declare -A f
+  for kv in $line; do [[ $kv == *=* ]] && f[${kv%%=*}]=${kv#*=}; done
+  render_rows+=("$(printf '| %s | %s | %s / %s / %s / %s | %s / %s ms | %s / %s ms | %s / %s ms | %s | %s |' \
+    "$label" "${f[ok_per_s]}" "${f[ok]}" "${f[rejected]}" "${f[timeouts]}" "${f[other]}" \
+    "${f[e2e_p50]}" "${f[e2e_p99]}" "${f[render_p50]}" "${f[render_p99]}" \
+    "${f[reject_p50]}" "${f[reject_p99]}" \
+    "queue ${f[queue_p50]}, prepare ${f[prepare_p50]}, load ${f[load_p50]}, capture+encode ${f[capture_p50]}, upload ${f[upload_p50]}" "$seed")")
+}
+render_section() {
+  local RB="$ROOT/build/test/render_bench" out
+  local RSECS=${BENCH_RENDER_SECONDS:-60} BURST=${BENCH_RENDER_BURST:-500}
+  echo "==> bench: renders, one browser with one page, back to back (the limit)"
+  start_node BROWSER_POOL_SIZE=1 BROWSER_PAGES=1
+  wait_pages 1
+  "$RB" "$URL" sequential --requests 20 >/dev/null # warm
+  out=$("$RB" "$URL" sequential --requests 200); echo "$out"
+  render_row "1 browser x 1 page, back to back (200 renders)" "$(grep '^RESULT' <<<"$out")" "single render p50 478-521 ms"
+  LIMIT=$(grep '^RESULT' <<<"$out" | sed 's/.*ok_per_s=\([0-9.]*\).*/\1/')
+  stop_node
+
+  echo "==> bench: renders, default pool (3 browsers x 2 pages)"
+  start_node BROWSER_POOL_SIZE=3 BROWSER_PAGES=2 BROWSER_RECYCLE_AFTER=0
+  wait_pages 6
+  "$RB" "$URL" sequential --requests 12 >/dev/null
+  out=$("$RB" "$URL" sequential --requests 100); echo "$out"
+  render_row "pool 3x2, one at a time (100 renders)" "$(grep '^RESULT' <<<"$out")" "single render p50 478-521 ms"
+  out=$("$RB" "$URL" load --concurrency 50 --seconds "$RSECS"); echo "$out"
+  render_row "pool 3x2, 50 clients for ${RSECS} s" "$(grep '^RESULT' <<<"$out")" "p50 512 / p99 4,210 ms, 1.8% errors"
+  LOAD_RPS=$(grep '^RESULT' <<<"$out" | sed 's/.*ok_per_s=\([0-9.]*\).*/\1/')
+  out=$("$RB" "$URL" burst --requests "$BURST"); echo "$out"
+  render_row "pool 3x2, burst of $BURST at once" "$(grep '^RESULT' <<<"$out")" "p50 512 / p99 4,210 ms, 1.8% errors"
+  local before after
+  before=$(metric og_renderer_renders_total)
+  out=$("$RB" "$URL" repeat --requests 1000); echo "$out"
+  after=$(metric og_renderer_renders_total)
+  render_row "same content 1,000 times (renders: $((${after%.*} - ${before%.*})))" "$(grep '^RESULT' <<<"$out")" "-"
+
+  # A share viewed 1,000 times (its HTML page and preview image each), from
+  # before its creation: the one render it needs happens there.
+  local tok wl st
+  before=$(metric og_renderer_renders_total)
+  tok=$("$BIN" token --sub "usr_bench_render_$RUN" --name "Maya C.")
+  wl=$(curl -fs -XPOST "$URL/api/v2/wishlists" -H "Authorization: Bearer $tok" \
+    -H 'Content-Type: application/json' -d '{"title":"Render bench"}' | sed 's/.*"wishlist_id":"\([^"]*\)".*/\1/')
+  for p in 002 006 011 015; do
+    curl -fs -o /dev/null -XPOST "$URL/api/v2/wishlists/$wl/items" -H "Authorization: Bearer $tok" \
+      -H 'Content-Type: application/json' -d "{\"product_id\":\"prd_$p\"}"
+  done
+  st=$(curl -fs -XPOST "$URL/api/v2/wishlists/$wl/share" -H "Authorization: Bearer $tok" \
+    -H 'Content-Type: application/json' -d '{"channel":"link"}' | sed 's/.*"share_token":"\([^"]*\)".*/\1/')
+  for i in $(seq 1 1000); do
+    echo "url = \"$URL/wishlists/shared/$st\""; echo "output = /dev/null"
+    echo "url = \"$URL/social/$st/preview.png\""; echo "output = /dev/null"
+  done >"$WORK/views.curl"
+  curl -fs -K "$WORK/views.curl"
+  after=$(metric og_renderer_renders_total)
+  SHARE_RENDERS=$((${after%.*} - ${before%.*}))
+  stop_node
+
+  echo "==> bench: browser memory over 1,000 renders, recycled every 200"
+  start_node BROWSER_POOL_SIZE=3 BROWSER_PAGES=2 BROWSER_RECYCLE_AFTER=200
+  wait_pages 6
+  local mem=() done_renders=0
+  while (( done_renders < 1000 )); do
+    "$RB" "$URL" sequential --requests 100 >/dev/null
+    done_renders=$((done_renders + 100))
+    mem+=("$(awk -v b="$(metric og_renderer_memory_bytes)" 'BEGIN { printf "%.0f", b / 1048576 }')")
+  done
+  MEM="${mem[*]}"
+  stop_node
+  echo
+  echo "| renders | renders/s | ok / 503 / 504 / other | accepted p50 / p99 | render step p50 / p99 | 503 after p50 / p99 | phases p50 (ms) | seed |"
+  echo "|---|---|---|---|---|---|---|---|"
+  printf '%s
+' "${render_rows[@]}"
+  echo
+  echo "- limit (1 browser x 1 page back to back): $LIMIT renders/s; pool 3x2 under load: $LOAD_RPS renders/s ($(awk -v a="$LOAD_RPS" -v b="$LIMIT" 'BEGIN { printf "%.0f", 100 * a / b }')% of the limit; bar >= 80%)"
+  echo "- one share viewed 1,000 times (HTML page + preview image each): $SHARE_RENDERS renders (bar: once)"
+  echo "- PSS of the 3 browsers' process trees after each 100 renders (MiB; recycled every 200): $MEM (seed: ~110 MB per browser, 520 MB per pod)"
+}
+if [[ $ONLY == render ]]; then
+  render_section
+  exit 0
+fi
+
 start_node
 
 # A wishlist with 6 items to read back.
@@ -557,4 +664,8 @@ if (( ${#share_rows[@]} )); then
   grep -q WARNING <<<"$RL_OUT" && grep WARNING <<<"$RL_OUT"
   echo
   echo "node peak RSS after the share runs: $SHARE_RSS MiB (VmHWM); node with VANTAGE_VIEW_BATCH_MAX=1: $B1_RSS MiB"
+fi
+if [[ -z $ONLY ]]; then
+  stop_node
+  render_section
 fi
