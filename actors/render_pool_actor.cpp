@@ -50,6 +50,8 @@ struct pool_state {
   std::vector<int> free;
   std::deque<queued_render> queue;
   bool ticking = false;
+  /// Moving average of a page's time per render (dispatch to answer), ms.
+  double page_ms = 0;
   static inline const char* name = "render_pool";
 };
 
@@ -84,10 +86,16 @@ void dispatch(pool_actor* self, int slot, queued_render job) {
   auto bound = job.req.timeout + st.opts.slot.start_timeout
                + std::chrono::seconds{5};
   auto req = job.req;
+  auto sent = steady::now();
   self->request(st.slots[static_cast<size_t>(slot)], bound, std::move(req))
     .then(
       [=](page_output& out) mutable {
-        ++self->state.free[static_cast<size_t>(slot)];
+        auto& st = self->state;
+        ++st.free[static_cast<size_t>(slot)];
+        double ms = std::chrono::duration<double, std::milli>(steady::now()
+                                                              - sent)
+                      .count();
+        st.page_ms = st.page_ms == 0 ? ms : 0.9 * st.page_ms + 0.1 * ms;
         job.rp.deliver(std::move(out));
         pump(self);
       },
@@ -158,7 +166,15 @@ caf::behavior render_pool(pool_actor* self, render_pool_options opts,
     [=](page_render& req) -> caf::response_promise {
       auto& st = self->state;
       auto rp = self->make_response_promise();
-      if (static_cast<int>(st.queue.size()) >= st.opts.queue_limit) {
+      // Refused at once when it could not get a page within the wait
+      // anyway: the queue is full, or at the pages' current pace the
+      // requests ahead of it take longer than the wait. Waiting 2 s for a
+      // certain 503 helps no one, and accepted requests stay fast.
+      auto pages = std::max(1, st.status->total_pages());
+      auto expected_ms = static_cast<double>(st.queue.size() + 1) * st.page_ms
+                         / pages;
+      if (static_cast<int>(st.queue.size()) >= st.opts.queue_limit
+          || expected_ms > static_cast<double>(st.opts.queue_wait.count())) {
         ++st.status->rejected_full;
         rp.deliver(make_error(errc::pool_exhausted,
                               "the render queue is full; try again shortly"));

@@ -28,6 +28,8 @@ struct stored_preview {
 /// What the thumbnails + HTML step hands to the browser step.
 struct prepared_card {
   std::string html;
+  /// The same card with softened thumbnails, for a capture over the limit.
+  std::string compact_html;
   int32_t prepare_ms = 0;
 };
 
@@ -174,6 +176,76 @@ void finish_render(self_ptr self, const std::string& cache_key,
   }
 }
 
+/// The browser step and the upload. A capture over WhatsApp's 600 KB goes
+/// once more with softened thumbnails; still over, the render fails (the
+/// share keeps the fallback) rather than storing an image unfurlers drop.
+void capture_card(self_ptr self, const render_request& req, prepared_card card,
+                  steady::time_point started, bool compact) {
+  auto& st = self->state;
+  auto cache_key = req.cache_key;
+  auto fail = [self, cache_key](caf::error& err) {
+    finish_render(self, cache_key, std::move(err));
+  };
+  page_render page;
+  page.html = compact ? card.compact_html : card.html;
+  page.width = req.width;
+  page.height = req.height;
+  page.timeout = st.deps.render_timeout;
+  auto at_pool = steady::now();
+  self
+    ->request(st.deps.pool, st.deps.render_timeout * 3 + std::chrono::seconds{20},
+              std::move(page))
+    .then(
+      [=](page_output& out) mutable {
+        auto& st = self->state;
+        if (out.png.size() > max_preview_png_bytes) {
+          if (!compact) {
+            capture_card(self, req, std::move(card), started, true);
+            return;
+          }
+          caf::error err = make_error(
+            errc::render_failed, "the preview is over 600 KB ("
+                                   + std::to_string(out.png.size()) + " bytes)");
+          fail(err);
+          return;
+        }
+        render_result r;
+        r.object_key = req.object_key;
+        r.cache_key = req.cache_key;
+        r.image_size_bytes = static_cast<int64_t>(out.png.size());
+        r.prepare_ms = card.prepare_ms;
+        r.load_ms = out.load_ms;
+        r.capture_ms = out.capture_ms;
+        r.queue_ms = std::max(0, ms_since(at_pool) - out.load_ms - out.capture_ms);
+        auto store = st.deps.store;
+        auto at_upload = steady::now();
+        self
+          ->request(st.deps.blocking, st.deps.db_timeout + st.deps.render_timeout,
+                    make_blocking_task<bool>(
+                      [store, key = req.object_key,
+                       png = std::move(out.png)]() -> caf::expected<bool> {
+                        auto put = put_with_retry(*store, key, png);
+                        if (!put.ok())
+                          return make_error(errc::render_failed,
+                                            "upload failed: " + put.error);
+                        return true;
+                      }))
+          .then(
+            [=](bool) mutable {
+              auto& st = self->state;
+              r.upload_ms = ms_since(at_upload);
+              r.total_ms = ms_since(started);
+              r.rendered_at = st.deps.clock->now_ms();
+              remember(self, r.object_key,
+                       index_entry{r.cache_key, r.rendered_at,
+                                   r.image_size_bytes});
+              finish_render(self, cache_key, std::move(r));
+            },
+            fail);
+      },
+      fail);
+}
+
 void start_render(self_ptr self, render_request req) {
   auto& st = self->state;
   if (st.deps.fault && st.deps.fault->load()) {
@@ -196,63 +268,13 @@ void start_render(self_ptr self, render_request req) {
                   thumbs.push_back(load_thumbnail(req.items[i].image, policy));
                 prepared_card card;
                 card.html = preview_html(req, thumbs);
+                card.compact_html = preview_html(req, thumbs, true);
                 card.prepare_ms = ms_since(t0);
                 return caf::expected<prepared_card>{std::move(card)};
               }))
     .then(
       [=](prepared_card& card) {
-        auto& st = self->state;
-        page_render page;
-        page.html = std::move(card.html);
-        page.width = req.width;
-        page.height = req.height;
-        page.timeout = st.deps.render_timeout;
-        auto prepare_ms = card.prepare_ms;
-        auto at_pool = steady::now();
-        self
-          ->request(st.deps.pool,
-                    st.deps.render_timeout * 3 + std::chrono::seconds{20},
-                    std::move(page))
-          .then(
-            [=](page_output& out) {
-              auto& st = self->state;
-              render_result r;
-              r.object_key = req.object_key;
-              r.cache_key = req.cache_key;
-              r.image_size_bytes = static_cast<int64_t>(out.png.size());
-              r.prepare_ms = prepare_ms;
-              r.load_ms = out.load_ms;
-              r.capture_ms = out.capture_ms;
-              r.queue_ms = std::max(0, ms_since(at_pool) - out.load_ms
-                                         - out.capture_ms);
-              auto store = st.deps.store;
-              auto at_upload = steady::now();
-              self
-                ->request(st.deps.blocking,
-                          st.deps.db_timeout + st.deps.render_timeout,
-                          make_blocking_task<bool>(
-                            [store, key = req.object_key,
-                             png = std::move(out.png)]() -> caf::expected<bool> {
-                              auto put = put_with_retry(*store, key, png);
-                              if (!put.ok())
-                                return make_error(errc::render_failed,
-                                                  "upload failed: " + put.error);
-                              return true;
-                            }))
-                .then(
-                  [=](bool) mutable {
-                    auto& st = self->state;
-                    r.upload_ms = ms_since(at_upload);
-                    r.total_ms = ms_since(started);
-                    r.rendered_at = st.deps.clock->now_ms();
-                    remember(self, r.object_key,
-                             index_entry{r.cache_key, r.rendered_at,
-                                         r.image_size_bytes});
-                    finish_render(self, cache_key, std::move(r));
-                  },
-                  fail);
-            },
-            fail);
+        capture_card(self, req, card, started, false);
       },
       fail);
 }

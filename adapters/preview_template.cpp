@@ -210,13 +210,16 @@ h1{font-size:54px;line-height:1.15;margin:20px 0;display:-webkit-box;
 } // namespace
 
 std::string preview_html(const render_request& req,
-                         const std::vector<std::string>& thumbnails) {
+                         const std::vector<std::string>& thumbnails,
+                         bool compact) {
   std::string out;
   out.reserve(8192);
   out += "<!DOCTYPE html><html><head><meta charset=\"utf-8\">"
          "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src"
          " 'none'; img-src data:; style-src 'unsafe-inline'\"><style>";
   out += card_style;
+  if (compact)
+    out += ".tile img{filter:blur(0.8px)}";
   out += "</style></head><body><div class=\"card\"><div class=\"text\">"
          "<div class=\"brand\">VANTAGE WISHLIST</div><h1>";
   html_escape_to(out, clip_chars(req.wishlist_title, 300));

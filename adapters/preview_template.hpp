@@ -32,10 +32,16 @@ struct thumbnail_policy {
 std::string load_thumbnail(const std::string& ref,
                            const thumbnail_policy& policy);
 
+/// WhatsApp's limit for a link preview image.
+inline constexpr size_t max_preview_png_bytes = 600 * 1024;
+
 /// The card: title (clamped to 3 lines), owner, item count and up to four
 /// tiles; `thumbnails[i]` is the data URI for `req.items[i]` or "".
+/// `compact` softens the thumbnails' fine grain, which is what makes a PNG
+/// of photographs large; used when the plain card came out over the limit.
 std::string preview_html(const render_request& req,
-                         const std::vector<std::string>& thumbnails);
+                         const std::vector<std::string>& thumbnails,
+                         bool compact = false);
 
 /// "sha256:<hex>" over the wishlist, its sorted visible item ids and the
 /// template version: the cache key of a share's preview.

@@ -9,7 +9,7 @@ PACKAGES=(
   libcpp-httplib-dev libboost-test-dev libssl-dev zlib1g-dev libjwt-dev
   libavro-dev
   postgresql redis-server kcat wrk curl procps
-  chromium   # test/js: headless browser checks of the shared page
+  chromium fonts-dejavu-core   # the preview renderer (and test/js browser checks); the card's font
 )
 if ! command -v node >/dev/null 2>&1; then
   PACKAGES+=(nodejs npm)

@@ -9,8 +9,12 @@
 //         burst       --requests clients at once, one request each
 //         repeat      the same content --requests times (cache hits)
 //   --images a,b,c,d  thumbnails (catalog paths); default four demo products
+//   render_bench --make-photos DIR: writes photo_1..4.png (240x240, smooth
+//   colour fields with grain: they compress like photographs, unlike the
+//   flat demo drawings) into DIR and exits
 
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -21,7 +25,10 @@
 #include <thread>
 #include <vector>
 
+#include <fstream>
+
 #include <httplib.h>
+#include "test/support/photos.hpp"
 
 namespace {
 
@@ -113,9 +120,22 @@ std::unique_ptr<httplib::Client> client(const std::string& url) {
   return c;
 }
 
+int make_photos(const std::string& dir) {
+  for (unsigned n = 1; n <= 4; ++n) {
+    std::ofstream out{dir + "/photo_" + std::to_string(n) + ".png",
+                      std::ios::binary};
+    out << vantage::test::grainy_photo_png(41 + n, 4);
+    if (!out)
+      return 1;
+  }
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 3 && !std::strcmp(argv[1], "--make-photos"))
+    return make_photos(argv[2]);
   if (argc < 3) {
     std::fprintf(stderr, "usage: render_bench URL MODE [--concurrency N]"
                          " [--seconds S] [--requests N] [--images a,b,c,d]\n");

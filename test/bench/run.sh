@@ -143,6 +143,13 @@ render_section() {
   "$RB" "$URL" sequential --requests 12 >/dev/null
   out=$("$RB" "$URL" sequential --requests 100); echo "$out"
   render_row "pool 3x2, one at a time (100 renders)" "$(grep '^RESULT' <<<"$out")" "single render p50 478-521 ms"
+  # Thumbnails that compress like photographs (the demo ones are drawings).
+  local photos="${VANTAGE_CATALOG_DIR:-${VANTAGE_DATA_DIR:-$ROOT/var/run}/catalog}/images"
+  "$RB" --make-photos "$photos"
+  out=$("$RB" "$URL" sequential --requests 100 --images \
+    /catalog/images/photo_1.png,/catalog/images/photo_2.png,/catalog/images/photo_3.png,/catalog/images/photo_4.png)
+  echo "$out"
+  render_row "pool 3x2, one at a time, photo-like thumbnails" "$(grep '^RESULT' <<<"$out")" "single render p50 478-521 ms"
   out=$("$RB" "$URL" load --concurrency 50 --seconds "$RSECS"); echo "$out"
   render_row "pool 3x2, 50 clients for ${RSECS} s" "$(grep '^RESULT' <<<"$out")" "p50 512 / p99 4,210 ms, 1.8% errors"
   LOAD_RPS=$(grep '^RESULT' <<<"$out" | sed 's/.*ok_per_s=\([0-9.]*\).*/\1/')

@@ -23,6 +23,7 @@
 #include "adapters/preview_fallback.hpp"
 #include "adapters/preview_template.hpp"
 #include "test/support/node_fixture.hpp"
+#include "test/support/photos.hpp"
 
 using namespace vantage;
 using namespace vantage::test;
@@ -136,15 +137,20 @@ std::pair<uint32_t, uint32_t> png_size(const std::string& png) {
 }
 
 std::string render_body(const std::string& title,
-                        const std::string& image = "/catalog/images/prd_001.png",
+                        std::vector<std::string> images
+                        = {"/catalog/images/prd_001.png",
+                           "/catalog/images/prd_002.png"},
                         const std::string& output
                         = R"({"format":"png","width":1200,"height":630,"quality":85})") {
+  static const char* names[] = {"Wireless Headphones", "Smart Watch",
+                                "Cashmere Scarf", "Espresso Machine"};
+  std::string items;
+  for (size_t i = 0; i < images.size(); ++i)
+    items += std::string{i ? "," : ""} + R"({"name":")" + names[i % 4]
+             + R"(","image":)" + json_quote(images[i]) + R"(,"price":"$249.99"})";
   return R"({"template":"wishlist-share","data":{"wishlist_title":)"
-         + json_quote(title) + R"(,"owner_name":"Maya C.","items":[)"
-         + R"({"name":"Wireless Headphones","image":)" + json_quote(image)
-         + R"(,"price":"$249.99"},)"
-         + R"({"name":"Smart Watch","image":"/catalog/images/prd_002.png","price":"$399.00"}],)"
-         + R"("item_count":7},"output":)" + output + "}";
+         + json_quote(title) + R"(,"owner_name":"Maya C.","items":[)" + items
+         + R"(],"item_count":7},"output":)" + output + "}";
 }
 
 /// Path part of an absolute URL.
@@ -315,12 +321,30 @@ BOOST_AUTO_TEST_CASE(thumbnails_come_only_from_the_catalog_and_allowed_hosts) {
   fs::remove_all(dir);
 }
 
+BOOST_AUTO_TEST_CASE(a_card_of_grainy_photos_stays_under_600_kb) {
+  node_fixture n;
+  BOOST_REQUIRE(wait_for_pages(n, 1));
+  auto dir = node_options::from_env().catalog_dir + "/images/";
+  std::vector<std::string> images;
+  for (unsigned i = 0; i < 4; ++i) {
+    auto name = unique("grain_") + ".png";
+    std::ofstream{dir + name, std::ios::binary} << grainy_photo_png(7 + i, 9);
+    images.push_back("/catalog/images/" + name);
+  }
+  auto r = n.call("POST", "/render", render_body(unique("Grain "), images));
+  BOOST_REQUIRE_EQUAL(r.status, 200);
+  // Plain, this card is about 625 KB; the softened second capture is not.
+  BOOST_TEST(json_int(r.body, "image_size_bytes") <= 600 * 1024);
+  auto img = n.call("GET", path_of(r.str("image_url")));
+  BOOST_TEST(img.body.size() <= 600u * 1024u);
+}
+
 BOOST_AUTO_TEST_CASE(render_with_unusable_images_draws_placeholders) {
   node_fixture n;
   BOOST_REQUIRE(wait_for_pages(n, 1));
   for (auto image : {"file:///etc/passwd", "http://10.1.2.3/x.png",
                      "/catalog/images/../../../etc/shadow", "javascript:alert(1)"}) {
-    auto r = n.call("POST", "/render", render_body(unique("Placeholder "), image));
+    auto r = n.call("POST", "/render", render_body(unique("Placeholder "), {image}));
     BOOST_TEST(r.status == 200, image << ": " << r.body);
   }
 }
