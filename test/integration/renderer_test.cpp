@@ -334,7 +334,7 @@ BOOST_AUTO_TEST_CASE(a_card_of_grainy_photos_stays_under_600_kb) {
   auto r = n.call("POST", "/render", render_body(unique("Grain "), images));
   BOOST_REQUIRE_EQUAL(r.status, 200);
   // Plain, this card is about 625 KB; the softened second capture is not.
-  BOOST_TEST(json_int(r.body, "image_size_bytes") <= 600 * 1024);
+  BOOST_TEST(json_int(r.body, "image_size_bytes") <= 600 * 1024, r.body);
   auto img = n.call("GET", path_of(r.str("image_url")));
   BOOST_TEST(img.body.size() <= 600u * 1024u);
 }
