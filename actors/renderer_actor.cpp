@@ -78,6 +78,29 @@ store_result put_with_retry(object_store& store, const std::string& key,
   return r;
 }
 
+/// Stores `png` under `key` on a blocking worker (one put, retried once).
+blocking_task upload_task(std::shared_ptr<object_store> store, std::string key,
+                          std::string png) {
+  return make_blocking_task<bool>(
+    [store = std::move(store), key = std::move(key),
+     png = std::move(png)]() -> caf::expected<bool> {
+      auto put = put_with_retry(*store, key, png);
+      if (!put.ok())
+        return make_error(errc::render_failed, "upload failed: " + put.error);
+      return true;
+    });
+}
+
+void finish_render(self_ptr self, const std::string& cache_key,
+                   caf::expected<render_result> out);
+
+/// Ends the render of `cache_key` with an error (for `.then` failures).
+auto fail_render(self_ptr self, std::string cache_key) {
+  return [self, cache_key = std::move(cache_key)](caf::error& err) {
+    finish_render(self, cache_key, std::move(err));
+  };
+}
+
 void remember(self_ptr self, const std::string& object_key, index_entry e) {
   auto& st = self->state;
   st.by_cache[e.cache_key] = object_key;
@@ -137,10 +160,9 @@ void serve_copy(self_ptr self, waiter w, const std::string& source) {
                 if (!got.ok())
                   return make_error(errc::render_failed,
                                     "cannot read " + source + ": " + got.error);
-                auto put = put_with_retry(*store, dst, got.bytes);
-                if (!put.ok())
-                  return make_error(errc::render_failed,
-                                    "upload failed: " + put.error);
+                auto put = upload_task(store, dst, std::move(got.bytes)).run();
+                if (!put)
+                  return std::move(put.error());
                 return true;
               }))
     .then(
@@ -183,9 +205,7 @@ void capture_card(self_ptr self, const render_request& req, prepared_card card,
                   steady::time_point started, bool compact) {
   auto& st = self->state;
   auto cache_key = req.cache_key;
-  auto fail = [self, cache_key](caf::error& err) {
-    finish_render(self, cache_key, std::move(err));
-  };
+  auto fail = fail_render(self, cache_key);
   page_render page;
   page.html = compact ? card.compact_html : card.html;
   page.width = req.width;
@@ -217,19 +237,11 @@ void capture_card(self_ptr self, const render_request& req, prepared_card card,
         r.load_ms = out.load_ms;
         r.capture_ms = out.capture_ms;
         r.queue_ms = std::max(0, ms_since(at_pool) - out.load_ms - out.capture_ms);
-        auto store = st.deps.store;
         auto at_upload = steady::now();
         self
           ->request(st.deps.blocking, st.deps.db_timeout + st.deps.render_timeout,
-                    make_blocking_task<bool>(
-                      [store, key = req.object_key,
-                       png = std::move(out.png)]() -> caf::expected<bool> {
-                        auto put = put_with_retry(*store, key, png);
-                        if (!put.ok())
-                          return make_error(errc::render_failed,
-                                            "upload failed: " + put.error);
-                        return true;
-                      }))
+                    upload_task(st.deps.store, req.object_key,
+                                std::move(out.png)))
           .then(
             [=](bool) mutable {
               auto& st = self->state;
@@ -255,10 +267,7 @@ void start_render(self_ptr self, render_request req) {
   }
   auto started = steady::now();
   auto policy = st.deps.thumbnails;
-  auto cache_key = req.cache_key;
-  auto fail = [self, cache_key](caf::error& err) {
-    finish_render(self, cache_key, std::move(err));
-  };
+  auto fail = fail_render(self, req.cache_key);
   self
     ->request(st.deps.blocking, st.deps.render_timeout,
               make_blocking_task<prepared_card>([req, policy] {

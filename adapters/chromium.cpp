@@ -243,11 +243,11 @@ int64_t chromium_process::pss_bytes() const {
   return pid_ > 0 ? process_group_pss_bytes(pid_) : 0;
 }
 
-int64_t process_group_pss_bytes(pid_t pgid) {
-  int64_t total = 0;
+std::vector<process_info> list_processes() {
+  std::vector<process_info> out;
   DIR* proc = ::opendir("/proc");
   if (proc == nullptr)
-    return 0;
+    return out;
   while (auto* e = ::readdir(proc)) {
     char* end = nullptr;
     long pid = std::strtol(e->d_name, &end, 10);
@@ -256,19 +256,34 @@ int64_t process_group_pss_bytes(pid_t pgid) {
     std::ifstream stat{std::string{"/proc/"} + e->d_name + "/stat"};
     std::string line;
     std::getline(stat, line);
-    // Field 5 is the process group; the command (field 2) may hold spaces
-    // and parentheses, so count from the last ')'.
+    // The command (field 2) may hold spaces and parentheses: it runs from
+    // the first '(' to the last ')'.
+    auto open = line.find('(');
     auto close = line.rfind(')');
-    if (close == std::string::npos)
+    if (open == std::string::npos || close == std::string::npos)
       continue;
+    process_info p;
+    p.pid = static_cast<pid_t>(pid);
+    p.comm = line.substr(open + 1, close - open - 1);
     std::istringstream rest{line.substr(close + 1)};
-    std::string state;
     long ppid = 0;
     long pgrp = 0;
-    rest >> state >> ppid >> pgrp;
-    if (pgrp != pgid)
+    rest >> p.state >> ppid >> pgrp;
+    p.ppid = static_cast<pid_t>(ppid);
+    p.pgrp = static_cast<pid_t>(pgrp);
+    out.push_back(std::move(p));
+  }
+  ::closedir(proc);
+  return out;
+}
+
+int64_t process_group_pss_bytes(pid_t pgid) {
+  int64_t total = 0;
+  for (auto& p : list_processes()) {
+    if (p.pgrp != pgid)
       continue;
-    std::ifstream smaps{std::string{"/proc/"} + e->d_name + "/smaps_rollup"};
+    std::ifstream smaps{"/proc/" + std::to_string(p.pid) + "/smaps_rollup"};
+    std::string line;
     while (std::getline(smaps, line)) {
       if (line.compare(0, 4, "Pss:") == 0) {
         total += std::strtoll(line.c_str() + 4, nullptr, 10) * 1024;
@@ -276,7 +291,6 @@ int64_t process_group_pss_bytes(pid_t pgid) {
       }
     }
   }
-  ::closedir(proc);
   return total;
 }
 

@@ -84,6 +84,18 @@ private:
   std::atomic<bool> killed_{false};
 };
 
+/// One line of /proc/<pid>/stat, the fields we use.
+struct process_info {
+  pid_t pid = 0;
+  pid_t ppid = 0;
+  pid_t pgrp = 0;
+  char state = '?';
+  std::string comm;
+};
+
+/// A snapshot of every process (/proc).
+std::vector<process_info> list_processes();
+
 /// PSS of every process in process group `pgid`, in bytes.
 int64_t process_group_pss_bytes(pid_t pgid);
 

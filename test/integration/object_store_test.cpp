@@ -42,6 +42,7 @@
 #include <thread>
 #include <vector>
 
+#include "test/support/eventually.hpp"
 #include "adapters/object_store.hpp"
 
 #ifndef VANTAGE_NODE
@@ -63,17 +64,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// Polls `cond` until it holds or `deadline` passes.
-bool eventually(const std::function<bool()>& cond,
-                std::chrono::milliseconds deadline) {
-  auto until = std::chrono::steady_clock::now() + deadline;
-  while (std::chrono::steady_clock::now() < until) {
-    if (cond())
-      return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return cond();
-}
+using vantage::test::eventually;
 
 /// A fresh directory under the system temp dir, removed with its content.
 struct temp_dir {

@@ -29,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "test/support/eventually.hpp"
 #include "adapters/clock.hpp"
 #include "adapters/config.hpp"
 #include "adapters/rate_limit.hpp"
@@ -47,17 +48,7 @@ std::string redis_url() {
   return node_options::from_env().redis_url;
 }
 
-/// Polls `cond` until it holds or `deadline` passes.
-bool eventually(const std::function<bool()>& cond,
-                std::chrono::milliseconds deadline) {
-  auto until = std::chrono::steady_clock::now() + deadline;
-  while (std::chrono::steady_clock::now() < until) {
-    if (cond())
-      return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return cond();
-}
+using vantage::test::eventually;
 
 std::string random_hex() {
   std::random_device rd;

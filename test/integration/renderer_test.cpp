@@ -18,6 +18,7 @@
 #include <sstream>
 #include <thread>
 
+#include "adapters/chromium.hpp"
 #include "adapters/json.hpp"
 #include "adapters/png.hpp"
 #include "adapters/preview_fallback.hpp"
@@ -50,29 +51,10 @@ struct scoped_env {
 /// Chromium main processes started by this (test = node) process.
 std::vector<pid_t> browser_pids() {
   std::vector<pid_t> out;
-  DIR* proc = ::opendir("/proc");
-  while (auto* e = ::readdir(proc)) {
-    char* end = nullptr;
-    long pid = std::strtol(e->d_name, &end, 10);
-    if (pid <= 0 || *end != '\0')
-      continue;
-    std::ifstream in{std::string{"/proc/"} + e->d_name + "/stat"};
-    std::string line;
-    std::getline(in, line);
-    auto open = line.find('(');
-    auto close = line.rfind(')');
-    if (open == std::string::npos || close == std::string::npos)
-      continue;
-    auto comm = line.substr(open + 1, close - open - 1);
-    std::istringstream rest{line.substr(close + 1)};
-    std::string state;
-    long ppid = 0;
-    rest >> state >> ppid;
-    if (ppid == ::getpid() && comm.find("chrom") != std::string::npos
-        && state != "Z")
-      out.push_back(static_cast<pid_t>(pid));
-  }
-  ::closedir(proc);
+  for (auto& p : list_processes())
+    if (p.ppid == ::getpid() && p.comm.find("chrom") != std::string::npos
+        && p.state != 'Z')
+      out.push_back(p.pid);
   return out;
 }
 

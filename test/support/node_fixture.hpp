@@ -17,6 +17,7 @@
 #include "adapters/config.hpp"
 #include "app/node.hpp"
 #include "gateway/jwt.hpp"
+#include "test/support/eventually.hpp"
 
 namespace vantage::test {
 
@@ -131,18 +132,6 @@ struct global_node {
 /// The module's node (see global_node).
 inline node_fixture& N() {
   return *suite_node();
-}
-
-/// Polls `cond` until it holds or `deadline` passes.
-inline bool eventually(std::function<bool()> cond,
-                       std::chrono::milliseconds deadline) {
-  auto until = std::chrono::steady_clock::now() + deadline;
-  while (std::chrono::steady_clock::now() < until) {
-    if (cond())
-      return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds{20});
-  }
-  return cond();
 }
 
 } // namespace vantage::test
