@@ -15,6 +15,8 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <map>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -201,6 +203,105 @@ BOOST_AUTO_TEST_CASE(render_answers_with_a_stored_png_and_caches_it) {
   BOOST_TEST(!eventually(
     [&] { return metric(n, "og_renderer_renders_total") > before + 2; }, 2s));
   BOOST_TEST(metric(n, "og_renderer_renders_total") == before + 2);
+}
+
+BOOST_AUTO_TEST_CASE(the_cache_lasts_its_ttl_and_the_metrics_are_exported) {
+  node_fixture n;
+  BOOST_REQUIRE(wait_for_pages(n, 1));
+  auto body = render_body(unique("TTL "));
+  BOOST_REQUIRE_EQUAL(n.call("POST", "/render", body).status, 200);
+  n.node->advance(23h);
+  auto hit = n.call("POST", "/render", body);
+  BOOST_TEST(json_bool(hit.body, "cached"));
+  BOOST_TEST(json_int(hit.body, "cache_ttl_seconds") <= 3600);
+  n.node->advance(2h); // 25 h after the render: stale
+  auto again = n.call("POST", "/render", body);
+  BOOST_REQUIRE_EQUAL(again.status, 200);
+  BOOST_TEST(!json_bool(again.body, "cached"));
+  auto text = n.call("GET", "/metrics").body;
+  for (auto name : {"og_renderer_browser_pool_available ", "og_renderer_browser_pool_busy ",
+                    "og_renderer_render_duration_ms_bucket{le=",
+                    "og_renderer_render_errors_total{kind=\"timeout\"} ",
+                    "og_renderer_upload_duration_ms_bucket{le=", "og_renderer_memory_bytes ",
+                    "og_renderer_queue_depth ", "og_renderer_rejections_total{reason=",
+                    "vantage_preview_breaker_state{state=\"closed\"} 1"})
+    BOOST_TEST(text.find(name) != std::string::npos, name);
+  BOOST_TEST(metric(n, "og_renderer_memory_bytes") > 0);
+  auto h = n.call("GET", "/healthz");
+  BOOST_TEST(h.str("object_store") == "ok");
+  BOOST_TEST(json_int(h.body, "browser_pool", "total") == 2);
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_upload_is_retried_once_through_the_s3_store) {
+  // A loopback S3 stand-in (the S3 adapter itself is tested against s3rver
+  // in object_store_test): each object's first PUT fails with 500 while
+  // `flaky`, every PUT fails while `down`.
+  std::mutex mtx;
+  std::map<std::string, std::string> objects;
+  std::map<std::string, int> puts;
+  std::atomic<bool> flaky{true};
+  std::atomic<bool> down{false};
+  httplib::Server s3;
+  s3.set_payload_max_length(8 << 20);
+  s3.Put(R"(/bucket/(.+))", [&](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard<std::mutex> g{mtx};
+    auto key = req.matches[1].str();
+    if (down || (flaky && puts[key]++ == 0)) {
+      res.status = 500;
+      res.set_content("<Error><Code>InternalError</Code></Error>", "application/xml");
+      return;
+    }
+    objects[key] = req.body;
+    res.status = 200;
+  });
+  s3.Get(R"(/bucket/(.+))", [&](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard<std::mutex> g{mtx};
+    auto it = objects.find(req.matches[1].str());
+    if (it == objects.end()) {
+      res.status = 404;
+      return;
+    }
+    res.set_content(it->second, "image/png");
+  });
+  s3.Get("/bucket", [](const httplib::Request&, httplib::Response& res) { res.status = 200; });
+  auto port = s3.bind_to_any_port("127.0.0.1");
+  std::thread t{[&] { s3.listen_after_bind(); }};
+  // Stopped and joined however the test ends (a failed REQUIRE included).
+  struct stop_at_exit {
+    httplib::Server& server;
+    std::thread& thread;
+    ~stop_at_exit() {
+      server.stop();
+      thread.join();
+    }
+  } stopper{s3, t};
+  {
+    scoped_env env{{{"VANTAGE_OBJECT_STORE", "s3"},
+                    {"VANTAGE_S3_ENDPOINT", "http://127.0.0.1:" + std::to_string(port)},
+                    {"VANTAGE_S3_BUCKET", "bucket"},
+                    {"VANTAGE_S3_ACCESS_KEY_ID", "test"},
+                    {"VANTAGE_S3_SECRET_ACCESS_KEY", "test-secret"}}};
+    node_fixture n;
+    BOOST_REQUIRE(wait_for_pages(n, 1));
+    auto r = n.call("POST", "/render", render_body(unique("S3 ")));
+    BOOST_REQUIRE_EQUAL(r.status, 200);
+    auto key = path_of(r.str("image_url")).substr(1);
+    {
+      std::lock_guard<std::mutex> g{mtx};
+      BOOST_TEST(puts[key] == 2); // one failure, one retry
+      BOOST_TEST(png_size(objects[key]).first == 1200u);
+    }
+    // The gateway serves what the store holds.
+    BOOST_TEST(n.call("GET", "/" + key).body.size() > 1000u);
+    // Both attempts fail: the render fails, a share falls back.
+    down = true;
+    auto failed = n.call("POST", "/render", render_body(unique("S3 down ")));
+    BOOST_TEST(failed.status == 502);
+    BOOST_TEST(failed.str("message").find("upload failed") != std::string::npos,
+               failed.body);
+    down = false;
+    flaky = false;
+  }
 }
 
 BOOST_AUTO_TEST_CASE(bad_render_input_is_refused_and_renders_nothing) {
