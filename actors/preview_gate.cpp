@@ -12,6 +12,7 @@ struct gate_state {
   renderer_actor renderer;
   std::shared_ptr<circuit_breaker> breaker;
   std::chrono::milliseconds render_wait{0};
+  std::shared_ptr<render_pool_status> pool;
   uint64_t next = 0;
   /// Callers still waiting, by call number.
   std::unordered_map<uint64_t, caf::response_promise> waiting;
@@ -31,7 +32,9 @@ void answer(gate_actor* self, uint64_t id, const char* status) {
 
 caf::behavior preview_gate(gate_actor* self, renderer_actor renderer,
                            std::shared_ptr<circuit_breaker> breaker,
-                           std::chrono::milliseconds render_wait) {
+                           std::chrono::milliseconds render_wait,
+                           std::shared_ptr<render_pool_status> pool) {
+  self->state.pool = std::move(pool);
   self->state.renderer = std::move(renderer);
   self->state.breaker = std::move(breaker);
   self->state.render_wait = render_wait;
@@ -62,6 +65,10 @@ caf::behavior preview_gate(gate_actor* self, renderer_actor renderer,
                                                            - started));
             answer(self, id, preview_fallback);
           });
+      if (st.pool && st.pool->expected_wait_ms + st.pool->page_ms > budget_ms) {
+        answer(self, id, preview_pending); // it cannot make it: do not wait
+        return rp;
+      }
       self->delayed_send(self, std::chrono::milliseconds{std::max(0, budget_ms)},
                          atom::tick_v, id);
       return rp;
@@ -74,9 +81,10 @@ caf::behavior preview_gate(gate_actor* self, renderer_actor renderer,
 
 caf::actor spawn_preview_gate(caf::actor_system& sys, renderer_actor renderer,
                               std::shared_ptr<circuit_breaker> breaker,
-                              std::chrono::milliseconds render_wait) {
+                              std::chrono::milliseconds render_wait,
+                              std::shared_ptr<render_pool_status> pool) {
   return sys.spawn(preview_gate, std::move(renderer), std::move(breaker),
-                   render_wait);
+                   render_wait, std::move(pool));
 }
 
 } // namespace vantage

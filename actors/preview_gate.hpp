@@ -13,6 +13,7 @@
 
 #include <caf/all.hpp>
 
+#include "actors/render_pool_actor.hpp"
 #include "adapters/circuit_breaker.hpp"
 #include "messages/interfaces.hpp"
 
@@ -24,9 +25,12 @@ inline constexpr const char* preview_fallback = "fallback";
 
 /// Spawns the gate. It answers `render, render_request, budget_ms (int32)`
 /// with the preview status (std::string). `renderer` may be invalid
-/// (rendering off): then every answer is "fallback".
+/// (rendering off): then every answer is "fallback". With `pool`, a caller
+/// hears "pending" at once when the pool's current wait and pace say the
+/// render cannot finish within its budget.
 caf::actor spawn_preview_gate(caf::actor_system& sys, renderer_actor renderer,
                               std::shared_ptr<circuit_breaker> breaker,
-                              std::chrono::milliseconds render_wait);
+                              std::chrono::milliseconds render_wait,
+                              std::shared_ptr<render_pool_status> pool = nullptr);
 
 } // namespace vantage

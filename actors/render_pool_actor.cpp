@@ -144,6 +144,10 @@ void pump(pool_actor* self) {
     dispatch(self, slot, std::move(job));
   }
   st.status->queued = static_cast<int32_t>(st.queue.size());
+  st.status->page_ms = static_cast<int32_t>(st.page_ms);
+  st.status->expected_wait_ms = static_cast<int32_t>(
+    static_cast<double>(st.queue.size()) * st.page_ms
+    / std::max(1, st.status->total_pages()));
   if (!st.queue.empty() && !st.ticking) {
     st.ticking = true;
     self->delayed_send(self, std::chrono::milliseconds{50}, atom::tick_v);

@@ -36,6 +36,11 @@ struct render_pool_status {
   std::atomic<int64_t> rejected_full{0};
   std::atomic<int64_t> rejected_wait{0};
   std::atomic<int64_t> retries{0};
+  /// How long a new request would wait for a page, and a page's time per
+  /// render, at the current pace (ms): the share flow does not wait out its
+  /// budget for a render that cannot make it.
+  std::atomic<int32_t> expected_wait_ms{0};
+  std::atomic<int32_t> page_ms{0};
 
   int32_t total_pages() const {
     return static_cast<int32_t>(slots.size()) * pages_per_browser;

@@ -375,7 +375,8 @@ public:
     preview_gate_ = spawn_preview_gate(
       sys_, renderer_, breaker_,
       std::chrono::milliseconds{opts_.render_timeout_ms * 3
-                                + opts_.render_queue_wait_ms + 5000});
+                                + opts_.render_queue_wait_ms + 5000},
+      pool_status);
     auto ps = pool_status;
     m.add_callback_gauge("og_renderer_browser_pool_available",
                          "Warm pages free to render", {},

@@ -158,6 +158,8 @@ void gateway::impl::register_render_routes() {
       ->request(deps.renderer, wait, atom::render_v, std::move(req))
       .receive([&](render_result& r) { out = std::move(r); },
                [&](caf::error& e) { out = std::move(e); });
+    if (!out && is(out.error(), errc::pool_exhausted))
+      rq.res.set_header("Retry-After", "1"); // a page frees up within seconds
     auto r = unwrap(std::move(out));
     auto age_s = (deps.clock->now_ms() - r.rendered_at) / 1000;
     json_writer w;

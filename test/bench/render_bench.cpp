@@ -6,6 +6,7 @@
 //   render_bench URL MODE [options]
 //   MODE: sequential  N renders one after another (--requests)
 //         load        --concurrency clients for --seconds, back to back
+//                     (after a 503 a client waits its Retry-After)
 //         burst       --requests clients at once, one request each
 //         repeat      the same content --requests times (cache hits)
 //   --images a,b,c,d  thumbnails (catalog paths); default four demo products
@@ -44,6 +45,7 @@ struct sample {
   double upload_ms = 0;
   double prepare_ms = 0;
   bool cached = false;
+  int retry_after_s = 0;
 };
 
 double field(const std::string& body, const char* name) {
@@ -81,6 +83,9 @@ sample post(httplib::Client& c, const std::string& body) {
   if (!res)
     return s;
   s.status = res->status;
+  // A polite client: a 503 says when to come back.
+  if (s.status == 503 && res->has_header("Retry-After"))
+    s.retry_after_s = std::atoi(res->get_header_value("Retry-After").c_str());
   if (s.status == 200) {
     s.load_ms = field(res->body, "load");
     s.capture_ms = field(res->body, "capture");
@@ -189,8 +194,11 @@ int main(int argc, char** argv) {
       ts.emplace_back([&] {
         auto c = client(url);
         std::vector<sample> mine;
-        while (steady::now() < until)
+        while (steady::now() < until) {
           mine.push_back(post(*c, next_body()));
+          if (mine.back().retry_after_s > 0)
+            std::this_thread::sleep_for(std::chrono::seconds{mine.back().retry_after_s});
+        }
         std::lock_guard<std::mutex> g{mtx};
         samples.insert(samples.end(), mine.begin(), mine.end());
       });
