@@ -18,7 +18,9 @@
 # limit for a page), then the default pool (3 x 2) under a load of 50
 # clients and a burst, cache hits of one content, a share viewed 1,000 times,
 # and browser memory over a run with recycling. Other sections run their
-# nodes with BROWSER_POOL_SIZE=0 (no browsers), as before the renderer.
+# nodes with BROWSER_POOL_SIZE=0 (no browsers), as before the renderer;
+# BENCH_BROWSERS=3 runs them with the default pool (share creation then
+# waits for its preview within VANTAGE_PREVIEW_BUDGET_MS).
 # The share section (BENCH_ONLY=share) starts the node with the share rate
 # limits raised out of the way (VANTAGE_SHARE_CREATE_LIMIT=100000000,
 # VANTAGE_SHARE_LOOKUP_LIMIT=1000000000; the limiter still runs) and restarts
@@ -39,6 +41,11 @@ NODE_PID=
 
 RL_PREFIX=
 cleanup() {
+  local rc=$?
+  if (( rc != 0 )) && [[ -s $WORK/node.log ]]; then
+    echo "bench: failed (exit $rc); the node's last log lines:" >&2
+    tail -n 20 "$WORK/node.log" >&2
+  fi
   if [[ -n $NODE_PID ]] && kill -0 "$NODE_PID" 2>/dev/null; then
     kill "$NODE_PID"
     wait "$NODE_PID" 2>/dev/null || true
@@ -77,7 +84,7 @@ fi
 RL_PREFIX="rlbench:$RUN:$$:"
 start_node() { # extra VAR=value settings for this node
   echo "==> bench: starting node on $URL${1:+ ($*)}"
-  env VANTAGE_HTTP_PORT="$PORT" VANTAGE_LOG_LEVEL=warn BROWSER_POOL_SIZE=0 \
+  env VANTAGE_HTTP_PORT="$PORT" VANTAGE_LOG_LEVEL=warn BROWSER_POOL_SIZE="${BENCH_BROWSERS:-0}" \
     VANTAGE_SHARE_CREATE_LIMIT=100000000 VANTAGE_SHARE_LOOKUP_LIMIT=1000000000 \
     VANTAGE_RATE_LIMIT_PREFIX="$RL_PREFIX" "$@" "$BIN" node >>"$WORK/node.log" 2>&1 &
   NODE_PID=$!
@@ -178,7 +185,7 @@ render_section() {
     echo "url = \"$URL/wishlists/shared/$st\""; echo "output = /dev/null"
     echo "url = \"$URL/social/$st/preview.png\""; echo "output = /dev/null"
   done >"$WORK/views.curl"
-  curl -fs -K "$WORK/views.curl"
+  VIEW_CODES=$(curl -s -w '%{http_code}\n' -K "$WORK/views.curl" | sort | uniq -c | awk '{printf "%s%s x %s", sep, $2, $1; sep=", "}')
   after=$(metric og_renderer_renders_total)
   SHARE_RENDERS=$((${after%.*} - ${before%.*}))
   stop_node
@@ -201,7 +208,7 @@ render_section() {
 ' "${render_rows[@]}"
   echo
   echo "- limit (1 browser x 1 page back to back): $LIMIT renders/s; pool 3x2 under load: $LOAD_RPS renders/s ($(awk -v a="$LOAD_RPS" -v b="$LIMIT" 'BEGIN { printf "%.0f", 100 * a / b }')% of the limit; bar >= 80%)"
-  echo "- one share viewed 1,000 times (HTML page + preview image each): $SHARE_RENDERS renders (bar: once)"
+  echo "- one share viewed 1,000 times (HTML page + preview image each; statuses: $VIEW_CODES): $SHARE_RENDERS renders (bar: once)"
   echo "- PSS of the 3 browsers' process trees after each 100 renders (MiB; recycled every 200): $MEM (seed: ~110 MB per browser, 520 MB per pod)"
 }
 if [[ $ONLY == render ]]; then

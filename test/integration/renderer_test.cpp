@@ -232,6 +232,24 @@ BOOST_AUTO_TEST_CASE(the_cache_lasts_its_ttl_and_the_metrics_are_exported) {
   BOOST_TEST(json_int(h.body, "browser_pool", "total") == 2);
 }
 
+BOOST_AUTO_TEST_CASE(the_cache_survives_a_restart) {
+  auto body = render_body(unique("Restart "));
+  {
+    node_fixture n;
+    BOOST_REQUIRE(wait_for_pages(n, 1));
+    auto r = n.call("POST", "/render", body);
+    BOOST_REQUIRE_EQUAL(r.status, 200);
+    BOOST_TEST(!json_bool(r.body, "cached"));
+  }
+  node_fixture again; // a new node: its cache index comes from PostgreSQL
+  BOOST_REQUIRE(wait_for_pages(again, 1));
+  auto before = metric(again, "og_renderer_renders_total");
+  auto r = again.call("POST", "/render", body);
+  BOOST_REQUIRE_EQUAL(r.status, 200);
+  BOOST_TEST(json_bool(r.body, "cached"));
+  BOOST_TEST(metric(again, "og_renderer_renders_total") == before);
+}
+
 BOOST_AUTO_TEST_CASE(a_failed_upload_is_retried_once_through_the_s3_store) {
   // A loopback S3 stand-in (the S3 adapter itself is tested against s3rver
   // in object_store_test): each object's first PUT fails with 500 while
