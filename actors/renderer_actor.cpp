@@ -366,6 +366,9 @@ renderer_actor spawn_renderer(caf::actor_system& sys, renderer_deps deps) {
         start_render(self, std::move(req));
         return rp;
       },
+      [=](atom::lookup, const std::string& object_key) -> bool {
+        return self->state.by_object.count(object_key) > 0;
+      },
       [=](atom::lookup, const std::string& object_key,
           const std::string& cache_key) -> bool {
         auto& st = self->state;

@@ -492,10 +492,14 @@ share_actor::behavior_type share_actor_impl(self_ptr self, std::string token,
                           atom::render_v, std::move(req), budget)
                 .then(
                   [=](std::string& status) mutable {
+                    // No render is coming: the next view asks again.
+                    if (status == preview_fallback)
+                      self->state.preview_key.clear();
                     info.preview_status = std::move(status);
                     rp.deliver(std::move(info));
                   },
                   [=](caf::error&) mutable {
+                    self->state.preview_key.clear();
                     info.preview_status = preview_fallback;
                     rp.deliver(std::move(info));
                   });

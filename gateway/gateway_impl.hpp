@@ -116,6 +116,9 @@ struct gateway::impl {
   void register_render_routes();
   render_request parse_render(simdjson::dom::object& body,
                               std::vector<field_problem>& problems);
+  /// True when the object store holds a render for the share `token` (the
+  /// renderer's index; no share is activated).
+  bool rendered_once(const std::string& token);
   /// Where images are linked from: VANTAGE_CDN_BASE_URL or the public base.
   std::string cdn_base() const;
 

@@ -141,6 +141,15 @@ render_request gateway::impl::parse_render(simdjson::dom::object& body,
   return req;
 }
 
+bool gateway::impl::rendered_once(const std::string& token) {
+  bool known = false;
+  self()
+    ->request(deps.renderer, timeout, atom::lookup_v,
+              "social/" + token + "/preview.png")
+    .receive([&](bool b) { known = b; }, [](caf::error&) {});
+  return known;
+}
+
 void gateway::impl::register_render_routes() {
   route("POST", "/render", "render", [this](request_scope& rq) {
     auto body = json_body(rq);
@@ -189,7 +198,12 @@ void gateway::impl::register_render_routes() {
           if (!plausible_share_token(token) && token != "default")
             fail(404, "NOT_FOUND", "No such preview");
           std::string object_key;
-          if (token != "default") {
+          if (token != "default" && deps.renderer) {
+            // A token with no render yet may be a probe: it counts against
+            // the address's lookup limit, like the view routes.
+            if (!rendered_once(token))
+              apply_limit(rq, limiter->check_share_lookup(
+                                client_address(rq.req), deps.clock->now_ms()));
             auto r = ask<share_actor, std::string>(self(), deps.shares, token,
                                                    timeout, atom::preview_v);
             if (r)

@@ -65,10 +65,12 @@ using share_actor = caf::typed_actor<
 /// The node's preview renderer (actors/renderer_actor.hpp): renders a card
 /// to PNG in the object store, or answers from its cache. `lookup, object
 /// key, cache key` says whether that object holds a fresh render of that
-/// content, without rendering.
+/// content, without rendering; `lookup, object key` whether it holds any
+/// render at all (so probes of unknown tokens activate no share).
 using renderer_actor = caf::typed_actor<
   caf::replies_to<atom::render, render_request>::with<render_result>,
-  caf::replies_to<atom::lookup, std::string, std::string>::with<bool>>;
+  caf::replies_to<atom::lookup, std::string, std::string>::with<bool>,
+  caf::replies_to<atom::lookup, std::string>::with<bool>>;
 
 /// `user:<user_id>`: a user's record and default wishlist.
 using user_actor = caf::typed_actor<

@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "adapters/chromium.hpp"
+#include "adapters/ids.hpp"
 #include "adapters/json.hpp"
 #include "adapters/png.hpp"
 #include "adapters/preview_fallback.hpp"
@@ -635,6 +636,29 @@ BOOST_AUTO_TEST_CASE(a_share_preview_follows_its_content_and_renders_once) {
       return now != second && now != fallback_preview_png();
     },
     15s));
+}
+
+BOOST_AUTO_TEST_CASE(preview_probes_of_unknown_tokens_are_rate_limited) {
+  scoped_env env{{{"VANTAGE_SHARE_LOOKUP_LIMIT", "3"}}};
+  node_fixture n;
+  BOOST_REQUIRE(wait_for_pages(n, 1));
+  auto list = make_shared_list(n, {"prd_007"});
+  std::string status;
+  auto token = share(n, list, status);
+  BOOST_REQUIRE(status == "rendered");
+  // A rendered share's image is never limited (unfurlers fetch it a lot).
+  for (int i = 0; i < 6; ++i)
+    BOOST_TEST(n.call("GET", "/social/" + token + "/preview.png").status == 200);
+  // Tokens with no render behind them count like lookups: the fallback,
+  // then 429 once the address's 3 per minute are spent.
+  for (int i = 0; i < 3; ++i) {
+    auto r = n.call("GET", "/social/" + new_share_token() + "/preview.png");
+    BOOST_TEST(r.status == 200);
+    BOOST_TEST(r.body == fallback_preview_png());
+  }
+  auto refused = n.call("GET", "/social/" + new_share_token() + "/preview.png");
+  BOOST_TEST(refused.status == 429);
+  BOOST_TEST(!refused.header("Retry-After").empty());
 }
 
 BOOST_AUTO_TEST_CASE(share_creation_does_not_wait_past_its_budget) {
