@@ -141,6 +141,7 @@ void publish_status(slot_state& st) {
 }
 
 void pump(slot_actor* self);
+bool recycle_due(const slot_state& st);
 
 void finish(slot_actor* self, uint64_t job_id, caf::expected<page_output> out) {
   auto& st = self->state;
@@ -159,8 +160,7 @@ void finish(slot_actor* self, uint64_t job_id, caf::expected<page_output> out) {
   } else {
     job.rp.deliver(std::move(out.error()));
   }
-  if (st.opts.recycle_after > 0 && st.renders_since_start >= st.opts.recycle_after
-      && st.running.empty()) {
+  if (recycle_due(st) && st.running.empty()) {
     log_event(log_level::info, "browser_slot", "recycling browser",
               "\"slot\":" + std::to_string(st.index) + ",\"renders\":"
                 + std::to_string(st.renders_since_start));
@@ -423,8 +423,21 @@ void run_job(slot_actor* self, slot_job job, size_t page_index) {
        });
 }
 
+bool recycle_due(const slot_state& st) {
+  return st.opts.recycle_after > 0
+         && st.renders_since_start >= st.opts.recycle_after;
+}
+
 void pump(slot_actor* self) {
   auto& st = self->state;
+  // A browser due for recycling takes no new render, so the ones it has
+  // drain and the restart happens even under constant load.
+  if (recycle_due(st)) {
+    for (auto& p : st.pages)
+      p.ready = false;
+    publish_status(st);
+    return;
+  }
   for (size_t i = 0; i < st.pages.size() && !st.waiting.empty(); ++i) {
     auto& pg = st.pages[i];
     if (!pg.ready || pg.busy)
