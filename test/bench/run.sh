@@ -84,7 +84,10 @@ fi
 RL_PREFIX="rlbench:$RUN:$$:"
 start_node() { # extra VAR=value settings for this node
   echo "==> bench: starting node on $URL${1:+ ($*)}"
+  # Rendered images go to this run's own folder (removed at exit): a render
+  # run writes a few GB.
   env VANTAGE_HTTP_PORT="$PORT" VANTAGE_LOG_LEVEL=warn BROWSER_POOL_SIZE="${BENCH_BROWSERS:-0}" \
+    VANTAGE_OBJECT_STORE_DIR="$WORK/objects" \
     VANTAGE_SHARE_CREATE_LIMIT=100000000 VANTAGE_SHARE_LOOKUP_LIMIT=1000000000 \
     VANTAGE_RATE_LIMIT_PREFIX="$RL_PREFIX" "$@" "$BIN" node >>"$WORK/node.log" 2>&1 &
   NODE_PID=$!
