@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <caf/all.hpp>
@@ -50,17 +51,39 @@ caf::actor spawn_region(caf::actor_system& sys, region_options opts,
 size_t rendezvous_owner(const std::string& key,
                         const std::vector<std::string>& members);
 
+/// True when an entity of typed interface `Iface` accepts `Ts...` and
+/// answers exactly `Result`.
+template <class Iface, class Result, class... Ts>
+constexpr bool answers_with() {
+  using rt = caf::response_type<caf::signatures_of_t<Iface>, Ts...>;
+  if constexpr (rt::valid)
+    return std::is_same<typename rt::type,
+                        caf::detail::type_list<Result>>::value;
+  else
+    return false;
+}
+
+/// The envelope of a request from one actor to the entity `key` (send it to
+/// the entity's region). Like `ask`, it fails to compile unless `Iface`
+/// accepts the payload and answers `Result`: regions are dynamically typed,
+/// so this is where an actor-to-entity hop gets its compile-time check.
+template <class Iface, class Result, class... Ts>
+envelope entity_request(std::string key, Ts&&... xs) {
+  static_assert(answers_with<Iface, Result, std::decay_t<Ts>...>(),
+                "the entity does not accept this message with this answer");
+  return envelope{std::move(key), caf::make_message(std::forward<Ts>(xs)...)};
+}
+
 /// Blocking request to the entity `key` behind `region`, for threads outside
 /// the actor system (HTTP workers). `Iface` is the entity's typed interface:
-/// a payload it does not accept fails to compile.
+/// a payload it does not accept, or an answer it does not give, fails to
+/// compile.
 template <class Iface, class Result, class... Ts>
 caf::expected<Result> ask(caf::scoped_actor& self, const caf::actor& region,
                           std::string key, std::chrono::milliseconds timeout,
                           Ts... xs) {
-  using token = caf::detail::type_list<Ts...>;
-  static_assert(caf::response_type_unbox<caf::signatures_of_t<Iface>,
-                                         token>::valid,
-                "the entity does not accept this message");
+  static_assert(answers_with<Iface, Result, Ts...>(),
+                "the entity does not accept this message with this answer");
   caf::expected<Result> out{caf::error{}};
   self
     ->request(region, timeout,
