@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <memory>
+#include <string_view>
 
 #include "actors/io_pool.hpp"
 #include "actors/outbox.hpp"
 #include "actors/preview_gate.hpp"
+#include "actors/region.hpp"
 #include "adapters/ids.hpp"
 #include "adapters/json.hpp"
 #include "adapters/preview_template.hpp"
@@ -338,6 +340,39 @@ void refresh_preview(self_ptr self, const wishlist_view& view) {
 
 } // namespace
 
+std::vector<pg_connection::statement>
+share_credit_statements(const share_credit& credit, int64_t now_ms) {
+  // This row has two writers: this statement (run by the recipient's
+  // wishlist actor) and the share's own view commits. Both change their own
+  // column relative to the stored value (`items_added + 1` here,
+  // `view_count + n` there) and PostgreSQL re-reads the row after waiting
+  // for its lock, so neither can lose the other's update.
+  //
+  // No row updated means the share is gone or was revoked while the add was
+  // on its way; then the guard's cast fails (22P02, "share_credit: ...")
+  // and the whole batch with it. Plain SQL has no RAISE (a plpgsql function
+  // like bump_wishlist_version would need a migration), and the cast's input
+  // depends on the row count, so the planner cannot fold it early.
+  return {{"share_credit_add",
+           "WITH credited AS (UPDATE wishlist_shares"
+           " SET items_added = items_added + 1,"
+           " updated_at = to_timestamp($3::bigint / 1000.0)"
+           " WHERE id = $1::uuid AND wishlist_id = $2 AND NOT is_revoked"
+           " RETURNING items_added)"
+           " SELECT coalesce(max(items_added)::text,"
+           " 'share_credit: share ' || $1 || ' is not live')::bigint"
+           " FROM credited",
+           {credit.share_id, credit.share_wishlist_id, ms(now_ms)}},
+          outbox_insert_many(social_topic, credit.share_wishlist_id,
+                             social_schema, {credit.event_json}, now_ms)};
+}
+
+bool share_credit_refused(const pg_error& e) {
+  return e.sqlstate == "22P02"
+         && std::string_view{e.what()}.find("share_credit: ")
+              != std::string_view::npos;
+}
+
 std::vector<share_info> load_shares_of(pg_connection& c,
                                        const std::string& wishlist_id) {
   auto rows = c.exec(
@@ -658,36 +693,31 @@ share_actor::behavior_type share_actor_impl(self_ptr self, std::string token,
             rp.deliver(share_gone());
             return;
           }
+          // The recipient's item, this share's `items_added + 1` and the
+          // share_item_added event commit in one batch, which the
+          // recipient's wishlist runs (share_credit_statements): a crash
+          // cannot leave an item counted nowhere or an event unwritten, and
+          // the add costs one round trip.
+          auto now = st.ctx.clock->now_ms();
+          share_credit credit{st.row.share_id, st.row.wishlist_id,
+                              share_event_json(st, "share_item_added", 1,
+                                               recipient, meta, now)};
           self
             ->request(st.ctx.users, st.ctx.db_timeout,
-                      envelope{recipient,
-                               caf::make_message(atom::add_v, product_id)})
+                      entity_request<user_actor, credited_add>(
+                        recipient, atom::add_v, product_id, std::move(credit)))
             .then(
-              [=](item_added& added) mutable {
-                // Already on the recipient's list: nothing new to count.
-                if (!added.created) {
-                  rp.deliver(std::move(added));
-                  return;
-                }
-                auto& st = self->state;
-                auto now = st.ctx.clock->now_ms();
-                commit(
-                  self,
-                  {{"share_count_add",
-                    "UPDATE wishlist_shares SET items_added = items_added + 1,"
-                    " updated_at = to_timestamp($2::bigint / 1000.0)"
-                    " WHERE id = $1::uuid RETURNING items_added",
-                    {st.row.share_id, ms(now)}},
-                   share_events(st,
-                                {share_event_json(st, "share_item_added", 1,
-                                                  recipient, meta, now)},
-                                now)},
-                  [=](int64_t total) mutable {
-                    self->state.row.items_added = total;
-                    wake_relay(self->state.ctx);
-                    rp.deliver(std::move(added));
-                  },
-                  [=](const caf::error& err) mutable { rp.deliver(err); });
+              [=](credited_add& r) mutable {
+                // Only a real insert was credited (a product already on the
+                // recipient's list is answered as it is, uncounted). The
+                // count comes back from the commit: this actor stays the
+                // only one that changes its in-memory state. Adds of several
+                // recipients commit concurrently and may answer out of
+                // order; the count only grows, so the largest is current.
+                if (r.added.created)
+                  self->state.row.items_added
+                    = std::max(self->state.row.items_added, r.items_added);
+                rp.deliver(std::move(r.added));
               },
               [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
         },

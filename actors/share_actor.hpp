@@ -60,6 +60,20 @@ share_actor::behavior_type
 share_actor_impl(share_actor::stateful_pointer<share_state> self,
                  std::string token, entity_context ctx);
 
+/// The statements that commit `credit` (an add-from-share): the share's
+/// `items_added + 1` and its `share_item_added` outbox row. The wishlist
+/// actor appends them to the atomic batch of the item insert they count.
+/// The first statement answers one row, one column: the share's new
+/// `items_added`. When the share row is gone or revoked it fails, and with
+/// it the whole batch (see share_credit_refused): no item is added that
+/// no share counts, and no event is written for it.
+std::vector<pg_connection::statement>
+share_credit_statements(const share_credit& credit, int64_t now_ms);
+
+/// True when `e` is the failure of share_credit_statements' guard (the share
+/// is no longer live), which callers answer like an unknown token.
+bool share_credit_refused(const pg_error& e);
+
 /// The shares of `wishlist_id` as stored, newest first (the owner's list).
 std::vector<share_info> load_shares_of(pg_connection& c,
                                        const std::string& wishlist_id);

@@ -2,6 +2,7 @@
 
 #include "actors/io_pool.hpp"
 #include "actors/outbox.hpp"
+#include "actors/region.hpp"
 #include "actors/wishlist_actor.hpp"
 #include "adapters/ids.hpp"
 
@@ -23,6 +24,62 @@ constexpr const char* default_wishlist_title = "My Wishlist";
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vantage::user_record)
 
 namespace vantage {
+
+namespace {
+
+using self_ptr = user_actor::stateful_pointer<user_state>;
+
+/// Hands an add to the user's default wishlist (`request(wishlist_id)` makes
+/// the envelope), creating that wishlist first on first use; the wishlist's
+/// answer goes straight back to the caller.
+template <class Result, class MakeRequest>
+caf::result<Result> add_to_default(self_ptr self, MakeRequest request) {
+  auto& st = self->state;
+  if (!st.exists)
+    return make_error(errc::not_found, "unknown user");
+  auto rp = self->make_response_promise<Result>();
+  auto forward = [=](const std::string& wishlist_id) mutable {
+    rp.delegate(self->state.ctx.wishlists, request(wishlist_id));
+  };
+  if (!st.default_wishlist_id.empty()) {
+    forward(st.default_wishlist_id);
+    return rp;
+  }
+  // First use: create the default wishlist and remember it, atomically.
+  auto now = st.ctx.clock->now_ms();
+  auto wl = new_id("wl_");
+  auto uid = st.user_id;
+  self->request(st.ctx.io, st.ctx.db_timeout,
+                make_db_task<bool>(
+                    [=](pg_connection& c) -> caf::expected<bool> {
+                      c.exec_atomic(
+                          {{"wl_insert_default",
+                            "INSERT INTO wishlists(id, owner_id, title,"
+                            " is_default, created_at, updated_at)"
+                            " VALUES ($1, $2, $3, true,"
+                            " to_timestamp($4::bigint / 1000.0),"
+                            " to_timestamp($4::bigint / 1000.0))",
+                            {wl, uid, default_wishlist_title,
+                             std::to_string(now)}},
+                           {"user_set_default",
+                            "UPDATE users SET default_wishlist_id = $2"
+                            " WHERE id = $1",
+                            {uid, wl}},
+                           wishlist_event("wishlist_created", wl, uid, "", "",
+                                          0, now)});
+                      return true;
+                    }))
+      .await(
+          [=](bool) mutable {
+            self->state.default_wishlist_id = wl;
+            wake_relay(self->state.ctx);
+            forward(wl);
+          },
+          [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  return rp;
+}
+
+} // namespace
 
 user_actor::behavior_type
 user_actor_impl(user_actor::stateful_pointer<user_state> self,
@@ -86,53 +143,22 @@ user_actor_impl(user_actor::stateful_pointer<user_state> self,
         return rp;
       },
       [=](atom::add, const std::string& product_id) -> caf::result<item_added> {
-        auto& st = self->state;
-        if (!st.exists)
-          return make_error(errc::not_found, "unknown user");
-        auto rp = self->make_response_promise<item_added>();
-        auto forward = [=](const std::string& wishlist_id) mutable {
-          rp.delegate(
-              self->state.ctx.wishlists,
-              envelope{wishlist_id,
-                       caf::make_message(atom::add_v, self->state.user_id,
-                                         product_id)});
-        };
-        if (!st.default_wishlist_id.empty()) {
-          forward(st.default_wishlist_id);
-          return rp;
-        }
-        // First use: create the default wishlist and remember it, atomically.
-        auto now = st.ctx.clock->now_ms();
-        auto wl = new_id("wl_");
-        auto uid = st.user_id;
-        self->request(st.ctx.io, st.ctx.db_timeout,
-                      make_db_task<bool>(
-                          [=](pg_connection& c) -> caf::expected<bool> {
-                            c.exec_atomic(
-                                {{"wl_insert_default",
-                                  "INSERT INTO wishlists(id, owner_id, title,"
-                                  " is_default, created_at, updated_at)"
-                                  " VALUES ($1, $2, $3, true,"
-                                  " to_timestamp($4::bigint / 1000.0),"
-                                  " to_timestamp($4::bigint / 1000.0))",
-                                  {wl, uid, default_wishlist_title,
-                                   std::to_string(now)}},
-                                 {"user_set_default",
-                                  "UPDATE users SET default_wishlist_id = $2"
-                                  " WHERE id = $1",
-                                  {uid, wl}},
-                                 wishlist_event("wishlist_created", wl, uid, "",
-                                                "", 0, now)});
-                            return true;
-                          }))
-            .await(
-                [=](bool) mutable {
-                  self->state.default_wishlist_id = wl;
-                  wake_relay(self->state.ctx);
-                  forward(wl);
-                },
-                [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
-        return rp;
+        return add_to_default<item_added>(
+          self, [=](const std::string& wishlist_id) {
+            return entity_request<wishlist_actor, item_added>(
+              wishlist_id, atom::add_v, self->state.user_id, product_id);
+          });
+      },
+      [=](atom::add, const std::string& product_id,
+          share_credit& credit) -> caf::result<credited_add> {
+        // The credit travels on to the wishlist, which commits it with
+        // the item (actors/wishlist_actor.cpp, add_item).
+        return add_to_default<credited_add>(
+          self, [=](const std::string& wishlist_id) {
+            return entity_request<wishlist_actor, credited_add>(
+              wishlist_id, atom::add_v, self->state.user_id, product_id,
+              credit);
+          });
       },
       [=](atom::stop) { self->quit(); },
   };

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 
 #include "actors/io_pool.hpp"
 #include "actors/outbox.hpp"
@@ -186,6 +187,73 @@ void reply_view(self_ptr self, caf::typed_response_promise<wishlist_view> rp) {
   }
 }
 
+/// Adds `product_id` to the list for `caller`: the item, the version guard
+/// and the wishlist_item_added event in one atomic batch, plus, for an
+/// add-from-share, the share's credit (share_credit_statements: its
+/// `items_added + 1` and its share_item_added event), so all of them
+/// commit or none does. A product already on the list is answered as it is
+/// and credits nothing. `answer(added, items_added)` makes the reply;
+/// `items_added` is the share's new count (0 without a credit).
+template <class Result, class Answer>
+caf::result<Result> add_item(self_ptr self, const std::string& caller,
+                             const std::string& product_id,
+                             std::optional<share_credit> credit,
+                             Answer answer) {
+  auto& st = self->state;
+  if (auto err = st.check_writer(caller))
+    return err;
+  if (auto* existing = st.find_product(product_id))
+    return answer(item_added{st.wishlist_id, *existing, false}, 0);
+  auto rp = self->make_response_promise<Result>();
+  auto now = st.ctx.clock->now_ms();
+  wishlist_item item{new_id("wli_"), product_id, now};
+  auto id = st.wishlist_id;
+  auto expected = st.version;
+  auto count = static_cast<int>(st.items.size()) + 1;
+  self
+    ->request(
+      st.ctx.io, st.ctx.db_timeout,
+      make_db_task<int64_t>([=](pg_connection& c) -> caf::expected<int64_t> {
+        std::vector<pg_connection::statement> batch{
+          {"wli_insert",
+           "INSERT INTO wishlist_items(id, wishlist_id,"
+           " product_id, added_at) VALUES ($1, $2, $3,"
+           " to_timestamp($4::bigint / 1000.0))",
+           {item.wishlist_item_id, id, product_id, std::to_string(now)}},
+          bump_version(id, expected, now),
+          wishlist_event("wishlist_item_added", id, caller, product_id,
+                         item.wishlist_item_id, count, now)};
+        auto credit_at = batch.size();
+        if (credit)
+          for (auto& x : share_credit_statements(*credit, now))
+            batch.push_back(std::move(x));
+        try {
+          auto results = c.exec_atomic(batch);
+          return credit ? results.at(credit_at).i64(0, 0) : int64_t{0};
+        } catch (const pg_error& e) {
+          if (e.sqlstate == "23503")
+            return make_error(errc::not_found,
+                              "Product " + product_id + " does not exist");
+          if (credit && share_credit_refused(e))
+            return make_error(errc::share_not_found, share_gone_message);
+          throw;
+        }
+      }))
+    .await(
+      [=](int64_t items_added) mutable {
+        auto& st = self->state;
+        settle_write(self, caf::none);
+        st.items.push_back(item);
+        wake_relay(st.ctx);
+        rp.deliver(answer(item_added{st.wishlist_id, item, true}, items_added));
+      },
+      [=](caf::error& err) mutable {
+        rp.deliver(err);
+        settle_write(self, err);
+      });
+  return rp;
+}
+
 } // namespace
 
 wishlist_actor::behavior_type wishlist_actor_impl(self_ptr self,
@@ -258,55 +326,18 @@ wishlist_actor::behavior_type wishlist_actor_impl(self_ptr self,
       },
       [=](atom::add, const std::string& caller,
           const std::string& product_id) -> caf::result<item_added> {
-        auto& st = self->state;
-        if (auto err = st.check_writer(caller))
-          return err;
-        if (auto* existing = st.find_product(product_id))
-          return item_added{st.wishlist_id, *existing, false};
-        auto rp = self->make_response_promise<item_added>();
-        auto now = st.ctx.clock->now_ms();
-        wishlist_item item{new_id("wli_"), product_id, now};
-        auto id = st.wishlist_id;
-        auto expected = st.version;
-        auto count = static_cast<int>(st.items.size()) + 1;
-        self->request(
-                st.ctx.io, st.ctx.db_timeout,
-                make_db_task<bool>(
-                    [=](pg_connection& c) -> caf::expected<bool> {
-                      try {
-                        c.exec_atomic(
-                            {{"wli_insert",
-                              "INSERT INTO wishlist_items(id, wishlist_id,"
-                              " product_id, added_at) VALUES ($1, $2, $3,"
-                              " to_timestamp($4::bigint / 1000.0))",
-                              {item.wishlist_item_id, id, product_id,
-                               std::to_string(now)}},
-                             bump_version(id, expected, now),
-                             wishlist_event("wishlist_item_added", id, caller,
-                                            product_id, item.wishlist_item_id,
-                                            count, now)});
-                      } catch (const pg_error& e) {
-                        if (e.sqlstate == "23503")
-                          return make_error(errc::not_found,
-                                            "Product " + product_id
-                                                + " does not exist");
-                        throw;
-                      }
-                      return true;
-                    }))
-            .await(
-                [=](bool) mutable {
-                  auto& st = self->state;
-                  settle_write(self, caf::none);
-                  st.items.push_back(item);
-                  wake_relay(st.ctx);
-                  rp.deliver(item_added{st.wishlist_id, item, true});
-                },
-                [=](caf::error& err) mutable {
-                  rp.deliver(err);
-                  settle_write(self, err);
-                });
-        return rp;
+        return add_item<item_added>(self, caller, product_id, std::nullopt,
+                                    [](item_added added, int64_t) {
+                                      return added;
+                                    });
+      },
+      [=](atom::add, const std::string& caller, const std::string& product_id,
+          share_credit& credit) -> caf::result<credited_add> {
+        return add_item<credited_add>(
+          self, caller, product_id, std::move(credit),
+          [](item_added added, int64_t items_added) {
+            return credited_add{std::move(added), items_added};
+          });
       },
       [=](atom::remove, const std::string& caller,
           const std::string& item_id) -> caf::result<atom::ok> {

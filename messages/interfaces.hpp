@@ -28,6 +28,10 @@ using wishlist_actor = caf::typed_actor<
   caf::replies_to<atom::get, std::string>::with<wishlist_view>,
   caf::replies_to<atom::create, std::string, std::string>::with<wishlist_view>,
   caf::replies_to<atom::add, std::string, std::string>::with<item_added>,
+  // Add-from-share (from the user actor, never from clients): the same add,
+  // plus the share's credit committed in the same transaction as the item.
+  caf::replies_to<atom::add, std::string, std::string,
+                  share_credit>::with<credited_add>,
   caf::replies_to<atom::remove, std::string, std::string>::with<atom::ok>,
   // For other entities (shares), never for clients: the wishlist whoever
   // asks, owner included, so the caller applies its own access rule.
@@ -76,6 +80,9 @@ using renderer_actor = caf::typed_actor<
 using user_actor = caf::typed_actor<
   caf::replies_to<atom::ensure, user_claims>::with<atom::ok>,
   caf::replies_to<atom::add, std::string>::with<item_added>,
+  // Add-from-share (from the share actor): add to the default wishlist and
+  // commit the share's credit with the item (wishlist_actor's add above).
+  caf::replies_to<atom::add, std::string, share_credit>::with<credited_add>,
   caf::reacts_to<atom::stop>>;
 
 } // namespace vantage

@@ -100,6 +100,43 @@ typename Inspector::result_type inspect(Inspector& f, shared_wishlist& x) {
            x.owner_display_name, x.created_at, x.items, x.view_count);
 }
 
+/// What an add-from-share commits together with the item it adds: the
+/// share sends it along with the add (share -> user -> wishlist), and the
+/// wishlist appends the share's statements (share_credit_statements in
+/// actors/share_actor.hpp) to the same atomic batch as its item insert, so
+/// the item, the share's `items_added + 1` and the `share_item_added` event
+/// commit together or not at all. Data only: the SQL stays with the share
+/// module and every value is a statement parameter.
+struct share_credit {
+  /// wishlist_shares.id (a UUID).
+  std::string share_id;
+  /// The shared wishlist: the share row's wishlist and the event's key.
+  std::string share_wishlist_id;
+  /// The share_item_added outbox payload (schemas/avro/
+  /// wishlist_social_event.avsc), with its own "event_id".
+  std::string event_json;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, share_credit& x) {
+  return f(caf::meta::type_name("share_credit"), x.share_id,
+           x.share_wishlist_id, x.event_json);
+}
+
+/// Answer to an add that carried a share_credit. When `added.created`, the
+/// credit was committed with the item and `items_added` is the share's count
+/// it produced; otherwise (the product was already there) nothing was
+/// credited and `items_added` is 0.
+struct credited_add {
+  item_added added;
+  int64_t items_added = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, credited_add& x) {
+  return f(caf::meta::type_name("credited_add"), x.added, x.items_added);
+}
+
 /// A hide/show change to a share's hidden items.
 struct share_visibility_change {
   std::vector<std::string> hide;

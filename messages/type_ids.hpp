@@ -37,6 +37,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(vantage, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(vantage, (vantage::render_request))
   CAF_ADD_TYPE_ID(vantage, (vantage::render_result))
   CAF_ADD_TYPE_ID(vantage, (vantage::render_pool_stats))
+  CAF_ADD_TYPE_ID(vantage, (vantage::share_credit))
+  CAF_ADD_TYPE_ID(vantage, (vantage::credited_add))
 
   CAF_ADD_ATOM(vantage, vantage::atom, get, "get")
   CAF_ADD_ATOM(vantage, vantage::atom, put, "put")

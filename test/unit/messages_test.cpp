@@ -6,6 +6,7 @@
 
 #include <set>
 
+#include "actors/region.hpp"
 #include "adapters/ids.hpp"
 #include "test/support/caf_fixture.hpp"
 
@@ -132,6 +133,47 @@ BOOST_AUTO_TEST_CASE(share_messages_round_trip) {
   BOOST_TEST(round_trip(sys, c).show.size() == 2u);
   BOOST_TEST(round_trip(sys, request_meta{"ua", "", ""}).user_agent == "ua");
 }
+
+BOOST_AUTO_TEST_CASE(add_from_share_messages_round_trip) {
+  share_credit c{"6f1c2a5e-3b4d-4e8f-9a0b-1c2d3e4f5a6b", "wl_shared",
+                 R"({"event_id":"e1","event_type":"share_item_added",)"
+                 R"("recipient_user_id":"usr_2","item_count":1})"};
+  auto r = round_trip(sys, c);
+  BOOST_TEST(r.share_id == c.share_id);
+  BOOST_TEST(r.share_wishlist_id == "wl_shared");
+  BOOST_TEST(r.event_json == c.event_json);
+
+  credited_add a{{"wl_rcp", {"wli_7", "prd_002", 42}, true}, 5};
+  auto x = round_trip(sys, a);
+  BOOST_TEST(x.added.wishlist_id == "wl_rcp");
+  BOOST_TEST(x.added.item.wishlist_item_id == "wli_7");
+  BOOST_TEST(x.added.created);
+  BOOST_TEST(x.items_added == 5);
+
+  // The hop share -> user -> wishlist, as the actors build it.
+  auto e = round_trip(sys, entity_request<wishlist_actor, credited_add>(
+                             "wl_rcp", atom::add_v, std::string{"usr_2"},
+                             std::string{"prd_002"}, c));
+  bool shape = e.payload.match_elements<atom::add, std::string, std::string,
+                                        share_credit>();
+  BOOST_REQUIRE(shape);
+  BOOST_TEST(e.payload.get_as<share_credit>(3).event_json == c.event_json);
+}
+
+// The typed interfaces accept the add-from-share hops with these answers
+// only (entity_request and ask check the same at compile time).
+static_assert(answers_with<user_actor, credited_add, atom::add, std::string,
+                           share_credit>());
+static_assert(!answers_with<user_actor, item_added, atom::add, std::string,
+                            share_credit>());
+static_assert(answers_with<wishlist_actor, credited_add, atom::add,
+                           std::string, std::string, share_credit>());
+static_assert(answers_with<wishlist_actor, item_added, atom::add, std::string,
+                           std::string>());
+static_assert(answers_with<share_actor, item_added, atom::add, std::string,
+                           std::string, request_meta>());
+static_assert(!answers_with<share_actor, item_added, atom::add, std::string,
+                            std::string>());
 
 BOOST_AUTO_TEST_CASE(share_tokens_are_22_base62_characters) {
   std::set<std::string> seen;
