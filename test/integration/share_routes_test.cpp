@@ -6,6 +6,7 @@
 #include <thread>
 #include <vector>
 
+#include "adapters/ids.hpp"
 #include "adapters/json.hpp"
 #include "adapters/pg.hpp"
 #include "test/support/node_fixture.hpp"
@@ -355,6 +356,207 @@ BOOST_AUTO_TEST_CASE(adds_counts_and_refuses_hidden_or_revoked) {
   N().call("DELETE", "/api/v2/wishlists/" + o.wishlist_id + "/shares/" + token,
            "", o.token);
   BOOST_TEST(add(o.product_ids[0], token).status == 404);
+}
+
+namespace {
+
+/// A recipient adding from a share, and what the database holds for them.
+struct recipient {
+  std::string user_id = unique("usr_rcp");
+  std::string token = tok(user_id, "Rae");
+
+  http_result add(const std::string& product, const std::string& share) {
+    return N().call("POST", "/api/v2/wishlists/my/items",
+                    R"({"product_id":")" + product
+                      + R"(","source":"shared_wishlist","source_token":")"
+                      + share + "\"}",
+                    token);
+  }
+
+  /// Items on any of the recipient's wishlists, as stored.
+  int64_t stored_items() {
+    return count_rows("SELECT count(*) FROM wishlist_items i JOIN wishlists w"
+                      " ON w.id = i.wishlist_id WHERE w.owner_id = $1",
+                      {user_id});
+  }
+
+  /// wishlist_item_added events of the recipient's lists in the outbox.
+  int64_t item_events() {
+    return count_rows("SELECT count(*) FROM event_outbox WHERE topic ="
+                      " 'wishlist.events' AND payload->>'event_type' ="
+                      " 'wishlist_item_added' AND payload->>'user_id' = $1",
+                      {user_id});
+  }
+};
+
+int64_t items_added(const std::string& share) {
+  return count_rows("SELECT items_added FROM wishlist_shares WHERE"
+                    " share_token = $1",
+                    {share});
+}
+
+/// Makes every change of one share's items_added fail inside its
+/// transaction, for as long as it lives (a trigger on the test database
+/// only, dropped again at the end; other shares are not affected).
+struct refuse_credit {
+  std::string name = unique("test_refuse_credit_");
+  pg_connection c{env_or("VANTAGE_DATABASE_URL", ""), 30000};
+
+  explicit refuse_credit(const std::string& share) {
+    // Share tokens are base62 (plausible_share_token), safe in SQL text.
+    BOOST_REQUIRE(plausible_share_token(share));
+    c.exec_simple("CREATE FUNCTION " + name
+                  + "() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+                    " RAISE EXCEPTION 'test: items_added refused'; END $$;"
+                    "CREATE TRIGGER " + name
+                  + " BEFORE UPDATE OF items_added ON wishlist_shares"
+                    " FOR EACH ROW WHEN (OLD.share_token = '" + share
+                  + "') EXECUTE FUNCTION " + name + "();");
+  }
+
+  ~refuse_credit() {
+    try {
+      c.exec_simple("DROP TRIGGER IF EXISTS " + name
+                    + " ON wishlist_shares; DROP FUNCTION IF EXISTS " + name
+                    + "();");
+    } catch (...) {
+    }
+  }
+};
+
+} // namespace
+
+// The item, the share's count and its event are one commit: when the
+// share's part fails, the item is not added either (and no event of either
+// kind is written); without the fault the same add goes through, once.
+BOOST_AUTO_TEST_CASE(a_failed_count_adds_nothing) {
+  owner o{1};
+  auto share = o.share_token();
+  recipient r;
+  {
+    refuse_credit fault{share};
+    auto refused = r.add(o.product_ids[0], share);
+    BOOST_TEST(refused.status >= 500, "status " << refused.status);
+    BOOST_TEST(r.stored_items() == 0);
+    BOOST_TEST(r.item_events() == 0);
+    BOOST_TEST(items_added(share) == 0);
+    BOOST_TEST(outbox_events(share, "share_item_added") == 0);
+  }
+  auto ok = r.add(o.product_ids[0], share);
+  BOOST_TEST(ok.status == 201);
+  BOOST_TEST(r.add(o.product_ids[0], share).status == 200);
+  BOOST_TEST(r.stored_items() == 1);
+  BOOST_TEST(r.item_events() == 1);
+  BOOST_TEST(items_added(share) == 1);
+  BOOST_TEST(outbox_events(share, "share_item_added") == 1);
+  // The share's own state has the committed count (PATCH answers from it).
+  auto patch = N().call("PATCH",
+                        "/api/v2/wishlists/" + o.wishlist_id + "/shares/"
+                          + share,
+                        R"({"show":[")" + o.item_ids[0] + "\"]}", o.token);
+  BOOST_REQUIRE_EQUAL(patch.status, 200);
+  BOOST_TEST(json_int(patch.body, "items_added") == 1);
+}
+
+// A share whose row vanished under its live actor (deleted behind the
+// node's back) refuses the add as an unknown token and writes nothing: the
+// commit's guard finds no row to count and fails the whole batch.
+BOOST_AUTO_TEST_CASE(a_vanished_share_adds_nothing) {
+  owner o{1};
+  auto share = o.share_token();
+  recipient r;
+  // Activates the share actor, which keeps the row in memory.
+  BOOST_TEST(r.add("prd_024", share).status == 404);
+  count_rows("WITH d AS (DELETE FROM wishlist_shares WHERE share_token = $1"
+             " RETURNING 1) SELECT count(*) FROM d",
+             {share});
+  auto gone = r.add(o.product_ids[0], share);
+  BOOST_TEST(gone.status == 404);
+  BOOST_TEST(gone.str("error") == "SHARE_NOT_FOUND");
+  BOOST_TEST(r.stored_items() == 0);
+  BOOST_TEST(r.item_events() == 0);
+  BOOST_TEST(outbox_events(share, "share_item_added") == 0);
+}
+
+// Adds of many recipients and views of the same share at once: the row has
+// two writers (the recipients' wishlists count adds, the share counts
+// views), both with relative updates, so every add and view is counted.
+BOOST_AUTO_TEST_CASE(concurrent_adds_and_views_are_all_counted) {
+  refill_lookup_bucket();
+  owner o{1};
+  auto share = o.share_token();
+  constexpr int adders = 8;
+  std::vector<recipient> rs(adders);
+  std::atomic<int> added{0};
+  std::atomic<int> viewed{0};
+  std::vector<std::thread> ts;
+  auto base = N().node->base_url();
+  for (auto& r : rs)
+    ts.emplace_back([&, token = r.token] {
+      httplib::Client c{base};
+      httplib::Headers h{{"Authorization", "Bearer " + token}};
+      auto res = c.Post("/api/v2/wishlists/my/items", h,
+                        R"({"product_id":")" + o.product_ids[0]
+                          + R"(","source":"shared_wishlist","source_token":")"
+                          + share + "\"}",
+                        "application/json");
+      if (res && res->status == 201)
+        ++added;
+    });
+  for (int t = 0; t < 2; ++t)
+    ts.emplace_back([&] {
+      httplib::Client c{base};
+      for (int i = 0; i < 10; ++i) {
+        auto res = c.Get("/api/v2/wishlists/shared/" + share);
+        if (res && res->status == 200)
+          ++viewed;
+      }
+    });
+  for (auto& t : ts)
+    t.join();
+  BOOST_TEST(added.load() == adders);
+  BOOST_TEST(items_added(share) == adders);
+  BOOST_TEST(outbox_events(share, "share_item_added") == adders);
+  BOOST_TEST(count_rows("SELECT view_count FROM wishlist_shares WHERE"
+                        " share_token = $1",
+                        {share})
+             == viewed.load());
+  BOOST_TEST(outbox_events(share, "share_viewed") == viewed.load());
+  for (auto& r : rs)
+    BOOST_TEST(r.stored_items() == 1);
+}
+
+// One counted add writes exactly one share_item_added row, keyed and
+// shaped as the contract says, beside the item's own event.
+BOOST_AUTO_TEST_CASE(one_counted_add_is_one_event) {
+  owner o{2};
+  auto share = o.share_token(R"({"channel":"whatsapp"})");
+  recipient r;
+  BOOST_TEST(r.add(o.product_ids[1], share).status == 201);
+  BOOST_TEST(r.add(o.product_ids[1], share).status == 200);
+  pg_connection c{env_or("VANTAGE_DATABASE_URL", ""), 30000};
+  auto rows = c.exec(
+    "share_item_added_rows",
+    "SELECT event_key, schema_name, payload->>'wishlist_id',"
+    " payload->>'user_id', payload->>'share_channel',"
+    " (payload->>'item_count')::bigint, payload->>'recipient_user_id',"
+    " (payload->'metadata') IS NOT NULL, payload->>'event_id' = event_id::text"
+    " FROM event_outbox WHERE topic = 'wishlist.social.events'"
+    " AND payload->>'share_token' = $1"
+    " AND payload->>'event_type' = 'share_item_added'",
+    {share});
+  BOOST_REQUIRE_EQUAL(rows.size(), 1);
+  BOOST_TEST(rows.str(0, 0) == o.wishlist_id); // the share's wishlist
+  BOOST_TEST(rows.str(0, 1) == "wishlist_social_event");
+  BOOST_TEST(rows.str(0, 2) == o.wishlist_id);
+  BOOST_TEST(rows.str(0, 3) == o.user_id);
+  BOOST_TEST(rows.str(0, 4) == "whatsapp");
+  BOOST_TEST(rows.i64(0, 5) == 1);
+  BOOST_TEST(rows.str(0, 6) == r.user_id);
+  BOOST_TEST(rows.boolean(0, 7));
+  BOOST_TEST(rows.boolean(0, 8));
+  BOOST_TEST(r.item_events() == 1);
+  BOOST_TEST(items_added(share) == 1);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
