@@ -726,7 +726,7 @@ share_actor::behavior_type share_actor_impl(self_ptr self, std::string token,
         });
       return rp;
     },
-    [=](atom::expire) {
+    [=](atom::expire) -> caf::result<atom::ok> {
       auto due = [self] {
         auto& st = self->state;
         return st.row.exists && !st.row.revoked && !st.row.expiry_announced
@@ -734,10 +734,15 @@ share_actor::behavior_type share_actor_impl(self_ptr self, std::string token,
                && st.ctx.clock->now_ms() >= st.row.expires_at;
       };
       if (!due())
-        return;
-      with_visible_count(self, [=](int visible) {
-        if (!due())
+        return atom::ok_v;
+      // Answered when done (announced or not): the sweeper paces itself by
+      // the answers, so a mass expiry never floods the database queue.
+      auto rp = self->make_response_promise<atom::ok>();
+      with_visible_count(self, [=](int visible) mutable {
+        if (!due()) {
+          rp.deliver(atom::ok_v);
           return;
+        }
         auto& st = self->state;
         auto now = st.ctx.clock->now_ms();
         // The flag and the event in one statement: whichever node or
@@ -758,14 +763,17 @@ share_actor::behavior_type share_actor_impl(self_ptr self, std::string token,
             " FROM flagged",
             {st.row.share_id, social_topic, st.row.wishlist_id, payload,
              ms(now), social_schema}}},
-          [=](int64_t) {
+          [=](int64_t) mutable {
             self->state.row.expiry_announced = true;
             wake_relay(self->state.ctx);
+            rp.deliver(atom::ok_v);
           },
-          [=](const caf::error&) {
+          [=](const caf::error&) mutable {
             // Left unannounced: the sweeper asks again on its next round.
+            rp.deliver(atom::ok_v);
           });
       });
+      return rp;
     },
     [=](atom::preview) -> caf::result<std::string> {
       auto& st = self->state;

@@ -27,6 +27,10 @@ namespace vantage {
 namespace {
 
 constexpr int sweep_batch = 500;
+/// Shares announcing their expiry at once: each activation and commit is a
+/// database job, and a mass expiry (a month of shares due after an outage,
+/// or a clock jump) must leave the queue to live traffic.
+constexpr size_t expiries_in_flight = 8;
 
 struct expiry_state {
   entity_context ctx;
@@ -40,6 +44,12 @@ struct expiry_state {
   /// start would send the same tokens again.
   int64_t cursor_expiry_ms = 0;
   std::string cursor_token;
+  /// The page being announced: tokens not yet sent, answers outstanding,
+  /// and what to do once all are answered.
+  std::vector<std::string> to_expire;
+  size_t in_flight = 0;
+  bool page_was_full = false;
+  int64_t next_deadline_ms = 0;
   static inline const char* name = "share_expiry";
 };
 
@@ -53,6 +63,51 @@ void arm(self_ptr self, int64_t deadline) {
   caf::anon_send(st.ctx.timers, atom::schedule_v, deadline,
                  caf::actor_cast<caf::actor>(self),
                  caf::make_message(atom::tick_v));
+}
+
+void sweep(self_ptr self);
+
+/// What follows a page once every share of it answered.
+void page_done(self_ptr self) {
+  auto& st = self->state;
+  st.sweeping = false;
+  // A full page means more are due: the next page, at once.
+  if (st.page_was_full) {
+    sweep(self);
+    return;
+  }
+  st.cursor_expiry_ms = 0;
+  st.cursor_token.clear();
+  if (st.sweep_again) {
+    st.sweep_again = false;
+    sweep(self);
+    return;
+  }
+  auto next = st.ctx.clock->now_ms() + st.max_interval.count();
+  if (st.next_deadline_ms > 0)
+    next = std::min(next, st.next_deadline_ms);
+  arm(self, next);
+}
+
+/// Sends the page's expire messages, a few at a time.
+void announce(self_ptr self) {
+  auto& st = self->state;
+  while (st.in_flight < expiries_in_flight && !st.to_expire.empty()) {
+    auto token = std::move(st.to_expire.back());
+    st.to_expire.pop_back();
+    ++st.in_flight;
+    auto settled = [self] {
+      --self->state.in_flight;
+      announce(self);
+    };
+    self
+      ->request(st.ctx.shares, st.ctx.db_timeout * 4,
+                envelope{std::move(token), caf::make_message(atom::expire_v)})
+      .then([settled](atom::ok) { settled(); },
+            [settled](caf::error&) { settled(); });
+  }
+  if (st.in_flight == 0 && st.to_expire.empty())
+    page_done(self);
 }
 
 void sweep(self_ptr self) {
@@ -102,29 +157,15 @@ void sweep(self_ptr self) {
     .then(
       [=](due_shares& due) {
         auto& st = self->state;
-        for (auto& token : due.tokens)
-          caf::anon_send(st.ctx.shares,
-                         envelope{token, caf::make_message(atom::expire_v)});
-        st.sweeping = false;
-        auto now = st.ctx.clock->now_ms();
-        // A full page means more are due: the next page, at once.
-        if (due.tokens.size() == sweep_batch) {
+        st.page_was_full = due.tokens.size() == sweep_batch;
+        if (st.page_was_full) {
           st.cursor_expiry_ms = due.last_expiry_ms;
           st.cursor_token = due.tokens.back();
-          sweep(self);
-          return;
         }
-        st.cursor_expiry_ms = 0;
-        st.cursor_token.clear();
-        if (st.sweep_again) {
-          st.sweep_again = false;
-          sweep(self);
-          return;
-        }
-        auto next = now + st.max_interval.count();
-        if (due.next_deadline_ms > 0)
-          next = std::min(next, due.next_deadline_ms);
-        arm(self, next);
+        st.next_deadline_ms = due.next_deadline_ms;
+        st.to_expire = std::move(due.tokens);
+        std::reverse(st.to_expire.begin(), st.to_expire.end());
+        announce(self);
       },
       [=](caf::error&) {
         // PostgreSQL away: try again after the interval.

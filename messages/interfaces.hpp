@@ -59,8 +59,9 @@ using share_actor = caf::typed_actor<
   // Add-from-share: recipient, product, request context.
   caf::replies_to<atom::add, std::string, std::string,
                   request_meta>::with<item_added>,
-  // From the expiry sweeper: announce the expiry if it passed.
-  caf::reacts_to<atom::expire>,
+  // From the expiry sweeper: announce the expiry if it passed; answered
+  // once that is done (or not needed).
+  caf::replies_to<atom::expire>::with<atom::ok>,
   // The object key of a fresh preview of what the share shows now, or ""
   // (then a render is started and the caller shows the fallback).
   caf::replies_to<atom::preview>::with<std::string>,
