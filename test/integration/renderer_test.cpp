@@ -154,6 +154,26 @@ bool wait_for_pages(node_fixture& n, int64_t pages) {
     30s);
 }
 
+/// Stops (SIGSTOP) the node's only browser once it is warm and returns its
+/// pid: a render sent now certainly hangs inside the browser.
+pid_t stop_the_browser(node_fixture& n) {
+  BOOST_REQUIRE(wait_for_pages(n, 1));
+  auto pids = browser_pids();
+  BOOST_REQUIRE_EQUAL(pids.size(), 1u);
+  ::kill(pids[0], SIGSTOP);
+  return pids[0];
+}
+
+/// Until a render occupies a page.
+bool wait_busy(node_fixture& n) {
+  return eventually(
+    [&] {
+      return json_int(n.call("GET", "/healthz").body, "browser_pool", "busy")
+             == 1;
+    },
+    10s);
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_CASE(render_answers_with_a_stored_png_and_caches_it) {
@@ -454,37 +474,29 @@ BOOST_AUTO_TEST_CASE(render_with_unusable_images_draws_placeholders) {
 BOOST_AUTO_TEST_CASE(a_browser_killed_mid_render_is_restarted_and_the_render_retried) {
   scoped_env env{{{"BROWSER_PAGES", "1"}}};
   node_fixture n;
-  BOOST_REQUIRE(wait_for_pages(n, 1));
-  auto pids = browser_pids();
-  BOOST_REQUIRE_EQUAL(pids.size(), 1u);
   // Stopped first, so the render is certainly inside the browser when the
   // kill lands.
-  ::kill(pids[0], SIGSTOP);
+  auto pid = stop_the_browser(n);
   auto call = std::async(std::launch::async, [&] {
     httplib::Client c{n.node->base_url()};
     c.set_read_timeout(30, 0);
     auto res = c.Post("/render", render_body(unique("Crash ")), "application/json");
     return res ? res->status : 0;
   });
-  BOOST_REQUIRE(eventually(
-    [&] { return json_int(n.call("GET", "/healthz").body, "browser_pool", "busy") == 1; },
-    10s));
-  ::kill(pids[0], SIGKILL);
+  BOOST_REQUIRE(wait_busy(n));
+  ::kill(pid, SIGKILL);
   BOOST_TEST(call.get() == 200);
   BOOST_TEST(metric_sum(n, "og_renderer_browser_crashes_total") >= 1);
   BOOST_TEST(metric(n, "og_renderer_retries_total") >= 1);
   auto now = browser_pids();
   BOOST_REQUIRE_EQUAL(now.size(), 1u);
-  BOOST_TEST(now[0] != pids[0]);
+  BOOST_TEST(now[0] != pid);
 }
 
 BOOST_AUTO_TEST_CASE(a_hung_browser_is_detected_and_replaced) {
   scoped_env env{{{"BROWSER_PAGES", "1"}}};
   node_fixture n;
-  BOOST_REQUIRE(wait_for_pages(n, 1));
-  auto pids = browser_pids();
-  BOOST_REQUIRE_EQUAL(pids.size(), 1u);
-  ::kill(pids[0], SIGSTOP);
+  auto pid = stop_the_browser(n);
   auto started = std::chrono::steady_clock::now();
   auto r = n.call("POST", "/render", render_body(unique("Hang ")));
   BOOST_TEST(r.status == 200, r.body);
@@ -492,7 +504,7 @@ BOOST_AUTO_TEST_CASE(a_hung_browser_is_detected_and_replaced) {
   // render timeout of 5 s: the render was retried, not timed out.
   BOOST_TEST(((std::chrono::steady_clock::now() - started) < 5s));
   BOOST_TEST(metric_sum(n, "og_renderer_browser_hangs_total") >= 1);
-  ::kill(pids[0], SIGKILL); // already killed by the slot; harmless
+  ::kill(pid, SIGKILL); // already killed by the slot; harmless
 }
 
 BOOST_AUTO_TEST_CASE(slow_renders_time_out_and_a_full_pool_refuses_fast) {
@@ -500,10 +512,7 @@ BOOST_AUTO_TEST_CASE(slow_renders_time_out_and_a_full_pool_refuses_fast) {
                   {"RENDER_TIMEOUT_MS", "800"},
                   {"VANTAGE_RENDER_QUEUE_WAIT_MS", "300"}}};
   node_fixture n;
-  BOOST_REQUIRE(wait_for_pages(n, 1));
-  auto pids = browser_pids();
-  BOOST_REQUIRE_EQUAL(pids.size(), 1u);
-  ::kill(pids[0], SIGSTOP);
+  auto pid = stop_the_browser(n);
   auto post = [&](const std::string& title) {
     return std::async(std::launch::async, [&n, title] {
       httplib::Client c{n.node->base_url()};
@@ -519,9 +528,7 @@ BOOST_AUTO_TEST_CASE(slow_renders_time_out_and_a_full_pool_refuses_fast) {
     });
   };
   auto slow = post(unique("Slow "));
-  BOOST_REQUIRE(eventually(
-    [&] { return json_int(n.call("GET", "/healthz").body, "browser_pool", "busy") == 1; },
-    10s));
+  BOOST_REQUIRE(wait_busy(n));
   auto waiting = post(unique("Waiting "));
   auto [wait_status, wait_ms, retry_after] = waiting.get();
   BOOST_TEST(wait_status == 503);
@@ -531,7 +538,7 @@ BOOST_AUTO_TEST_CASE(slow_renders_time_out_and_a_full_pool_refuses_fast) {
   BOOST_TEST(slow_status == 504);
   BOOST_TEST(slow_ms < 2500);
   BOOST_TEST(metric(n, "og_renderer_rejections_total{reason=\"queue_wait\"}") >= 1);
-  ::kill(pids[0], SIGCONT);
+  ::kill(pid, SIGCONT);
   // The slot recovers (page reset, or the browser replaced).
   BOOST_TEST(n.call("POST", "/render", render_body(unique("After "))).status == 200);
 }
