@@ -77,18 +77,4 @@ typename Inspector::result_type inspect(Inspector& f, render_result& x) {
            x.prepare_ms, x.load_ms, x.capture_ms, x.upload_ms, x.total_ms);
 }
 
-/// Browser pool occupancy for /healthz and /metrics.
-struct render_pool_stats {
-  int32_t total = 0;
-  int32_t available = 0;
-  int32_t busy = 0;
-  int32_t queued = 0;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, render_pool_stats& x) {
-  return f(caf::meta::type_name("render_pool_stats"), x.total, x.available,
-           x.busy, x.queued);
-}
-
 } // namespace vantage

@@ -102,6 +102,46 @@ BOOST_AUTO_TEST_CASE(domain_errors_keep_code_and_message) {
   BOOST_TEST(error_message(r) == "You can only share wishlists you own");
 }
 
+BOOST_AUTO_TEST_CASE(render_messages_round_trip) {
+  // The renderer may run on another node than the share that asks it.
+  render_request req;
+  req.wishlist_title = "Holiday Gift Ideas";
+  req.owner_name = "Maya C.";
+  req.items = {{"Headphones", "/catalog/images/prd_001.png", "$249.99"}};
+  req.item_count = 7;
+  req.width = 1200;
+  req.height = 630;
+  req.cache_key = "sha256:ab";
+  req.object_key = "social/tok/preview.png";
+  auto r = round_trip(sys, req);
+  BOOST_TEST(r.template_name == "wishlist-share");
+  BOOST_TEST(r.wishlist_title == req.wishlist_title);
+  BOOST_TEST(r.owner_name == req.owner_name);
+  BOOST_REQUIRE_EQUAL(r.items.size(), 1u);
+  BOOST_TEST(r.items[0].image == "/catalog/images/prd_001.png");
+  BOOST_TEST(r.items[0].price == "$249.99");
+  BOOST_TEST(r.item_count == 7);
+  BOOST_TEST(r.height == 630);
+  BOOST_TEST(r.cache_key == req.cache_key);
+  BOOST_TEST(r.object_key == req.object_key);
+  render_result out;
+  out.object_key = "social/tok/preview.png";
+  out.cache_key = "sha256:ab";
+  out.image_size_bytes = 201393;
+  out.rendered_at = 1700000000000;
+  out.cached = true;
+  out.capture_ms = 93;
+  out.total_ms = 101;
+  auto o = round_trip(sys, out);
+  BOOST_TEST(o.object_key == out.object_key);
+  BOOST_TEST(o.image_size_bytes == 201393);
+  BOOST_TEST(o.rendered_at == 1700000000000);
+  BOOST_TEST(o.cached);
+  BOOST_TEST(o.capture_ms == 93);
+  BOOST_TEST(o.total_ms == 101);
+  BOOST_TEST(round_trip(sys, std::string{"pending"}) == "pending");
+}
+
 BOOST_AUTO_TEST_CASE(share_messages_round_trip) {
   share_request req{"wl_1", "usr_1", "Maya C.", "whatsapp", 7,
                     {"wli_1", "wli_2"}, "for you \xE2\x9D\xA4",
@@ -117,9 +157,11 @@ BOOST_AUTO_TEST_CASE(share_messages_round_trip) {
   info.expires_at = 1760000000000;
   info.hidden_items = {"wli_9"};
   info.view_count = 41;
+  info.preview_status = "rendered";
   auto i = round_trip(sys, info);
   BOOST_TEST(i.share_token == info.share_token);
   BOOST_TEST(i.expires_at == info.expires_at);
+  BOOST_TEST(i.preview_status == "rendered");
   BOOST_TEST(i.view_count == 41);
   BOOST_TEST(round_trip(sys, std::vector<share_info>{info, info}).size() == 2u);
 
