@@ -11,6 +11,7 @@
 #include "adapters/ids.hpp"
 #include "adapters/json.hpp"
 #include "adapters/preview_template.hpp"
+#include "adapters/text.hpp"
 
 namespace vantage {
 
@@ -402,12 +403,7 @@ std::vector<share_info> load_shares_of(pg_connection& c,
     x.is_revoked = rows.boolean(i, 6);
     x.view_count = rows.i64(i, 7);
     x.items_added = rows.i64(i, 8);
-    auto hidden = rows.str(i, 9);
-    for (size_t at = 0; !hidden.empty() && at <= hidden.size();) {
-      auto comma = std::min(hidden.find(',', at), hidden.size());
-      x.hidden_items.push_back(hidden.substr(at, comma - at));
-      at = comma + 1;
-    }
+    x.hidden_items = split_list(rows.str(i, 9));
     out.push_back(std::move(x));
   }
   return out;

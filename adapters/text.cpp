@@ -1,6 +1,19 @@
 #include "adapters/text.hpp"
 
+#include <algorithm>
+
 namespace vantage {
+
+std::vector<std::string> split_list(std::string_view s, char sep) {
+  std::vector<std::string> out;
+  for (size_t at = 0; at <= s.size();) {
+    auto end = std::min(s.find(sep, at), s.size());
+    if (end > at)
+      out.emplace_back(s.substr(at, end - at));
+    at = end + 1;
+  }
+  return out;
+}
 
 std::string clip_chars(std::string_view s, size_t max_chars) {
   size_t chars = 0;

@@ -3,6 +3,7 @@
 #include <cctype>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace vantage {
 
@@ -13,6 +14,9 @@ inline std::string ascii_lower(std::string_view s) {
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return r;
 }
+
+/// The non-empty parts of `s` between `sep` characters ("a,,b" -> a, b).
+std::vector<std::string> split_list(std::string_view s, char sep = ',');
 
 /// Appends `s` with & < > " ' escaped, safe in element text and in quoted
 /// attribute values. Invalid UTF-8 becomes U+FFFD.

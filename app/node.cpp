@@ -28,6 +28,7 @@
 #include "adapters/pg.hpp"
 #include "adapters/preview_fallback.hpp"
 #include "adapters/preview_template.hpp"
+#include "adapters/text.hpp"
 #include "app/commands.hpp"
 #include "app/demo_catalog.hpp"
 #include "gateway/recorder.hpp"
@@ -305,15 +306,7 @@ public:
     rd.store = store;
     rd.clock = clock_;
     rd.thumbnails.catalog_images_dir = opts_.catalog_dir + "/images";
-    rd.thumbnails.allowed_hosts.clear();
-    for (size_t at = 0; at <= opts_.render_image_hosts.size();) {
-      auto comma = std::min(opts_.render_image_hosts.find(',', at),
-                            opts_.render_image_hosts.size());
-      auto host = opts_.render_image_hosts.substr(at, comma - at);
-      if (!host.empty())
-        rd.thumbnails.allowed_hosts.push_back(host);
-      at = comma + 1;
-    }
+    rd.thumbnails.allowed_hosts = split_list(opts_.render_image_hosts);
     rd.ttl = std::chrono::seconds{opts_.preview_ttl_s};
     rd.render_timeout = std::chrono::milliseconds{opts_.render_timeout_ms};
     rd.db_timeout = std::chrono::milliseconds{opts_.pg_timeout_ms};

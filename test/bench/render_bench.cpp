@@ -29,6 +29,7 @@
 #include <fstream>
 
 #include <httplib.h>
+#include "adapters/text.hpp"
 #include "test/support/photos.hpp"
 
 namespace {
@@ -163,13 +164,7 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--requests"))
       requests = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--images")) {
-      images.clear();
-      std::string list = argv[i + 1];
-      for (size_t at = 0; at <= list.size();) {
-        auto comma = std::min(list.find(',', at), list.size());
-        images.push_back(list.substr(at, comma - at));
-        at = comma + 1;
-      }
+      images = vantage::split_list(argv[i + 1]);
     }
   }
   auto run_id = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
