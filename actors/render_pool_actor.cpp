@@ -78,6 +78,13 @@ int pick_slot(pool_state& st, int avoid) {
 
 void pump(pool_actor* self);
 
+/// How long a request with `ahead` requests before it waits for a page, at
+/// the pages' current pace (ms).
+double expected_wait_ms(const pool_state& st, size_t ahead) {
+  return static_cast<double>(ahead) * st.page_ms
+         / std::max(1, st.status->total_pages());
+}
+
 void dispatch(pool_actor* self, int slot, queued_render job) {
   auto& st = self->state;
   --st.free[static_cast<size_t>(slot)];
@@ -145,9 +152,8 @@ void pump(pool_actor* self) {
   }
   st.status->queued = static_cast<int32_t>(st.queue.size());
   st.status->page_ms = static_cast<int32_t>(st.page_ms);
-  st.status->expected_wait_ms = static_cast<int32_t>(
-    static_cast<double>(st.queue.size()) * st.page_ms
-    / std::max(1, st.status->total_pages()));
+  st.status->expected_wait_ms
+    = static_cast<int32_t>(expected_wait_ms(st, st.queue.size()));
   if (!st.queue.empty() && !st.ticking) {
     st.ticking = true;
     self->delayed_send(self, std::chrono::milliseconds{50}, atom::tick_v);
@@ -174,11 +180,9 @@ caf::behavior render_pool(pool_actor* self, render_pool_options opts,
       // anyway: the queue is full, or at the pages' current pace the
       // requests ahead of it take longer than the wait. Waiting 2 s for a
       // certain 503 helps no one, and accepted requests stay fast.
-      auto pages = std::max(1, st.status->total_pages());
-      auto expected_ms = static_cast<double>(st.queue.size() + 1) * st.page_ms
-                         / pages;
       if (static_cast<int>(st.queue.size()) >= st.opts.queue_limit
-          || expected_ms > static_cast<double>(st.opts.queue_wait.count())) {
+          || expected_wait_ms(st, st.queue.size() + 1)
+               > static_cast<double>(st.opts.queue_wait.count())) {
         ++st.status->rejected_full;
         rp.deliver(make_error(errc::pool_exhausted,
                               "the render queue is full; try again shortly"));
