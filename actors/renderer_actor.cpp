@@ -78,16 +78,21 @@ store_result put_with_retry(object_store& store, const std::string& key,
   return r;
 }
 
-/// Stores `png` under `key` on a blocking worker (one put, retried once).
+/// Stores `png` under `key` (one put, retried once). Blocking.
+caf::expected<bool> upload(object_store& store, const std::string& key,
+                           const std::string& png) {
+  auto put = put_with_retry(store, key, png);
+  if (!put.ok())
+    return make_error(errc::render_failed, "upload failed: " + put.error);
+  return true;
+}
+
+/// upload() on a blocking worker.
 blocking_task upload_task(std::shared_ptr<object_store> store, std::string key,
                           std::string png) {
   return make_blocking_task<bool>(
-    [store = std::move(store), key = std::move(key),
-     png = std::move(png)]() -> caf::expected<bool> {
-      auto put = put_with_retry(*store, key, png);
-      if (!put.ok())
-        return make_error(errc::render_failed, "upload failed: " + put.error);
-      return true;
+    [store = std::move(store), key = std::move(key), png = std::move(png)] {
+      return upload(*store, key, png);
     });
 }
 
@@ -160,10 +165,7 @@ void serve_copy(self_ptr self, waiter w, const std::string& source) {
                 if (!got.ok())
                   return make_error(errc::render_failed,
                                     "cannot read " + source + ": " + got.error);
-                auto put = upload_task(store, dst, std::move(got.bytes)).run();
-                if (!put)
-                  return std::move(put.error());
-                return true;
+                return upload(*store, dst, got.bytes);
               }))
     .then(
       [=](bool) mutable {
