@@ -347,6 +347,16 @@ BOOST_AUTO_TEST_CASE(a_mass_expiry_leaves_the_database_to_live_traffic) {
                         " AND payload->>'event_type' = 'share_expired'",
                         {o.wishlist_id})
              == 3000);
+  // And published: no backlog of 3,000 events is left for whatever runs
+  // next (scenarios wait seconds, not minutes, for their own events).
+  BOOST_TEST(eventually(
+    [&] {
+      return count_rows("SELECT count(*) FROM event_outbox WHERE event_key = $1"
+                        " AND sent_at IS NULL",
+                        {o.wishlist_id})
+             == 0;
+    },
+    60s));
 }
 
 BOOST_AUTO_TEST_CASE(list_is_for_the_owner_only) {
