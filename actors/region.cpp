@@ -40,6 +40,60 @@ size_t rendezvous_owner(const std::string& key,
   return best;
 }
 
+// -- entity_directory -------------------------------------------------------------
+
+entity_directory::shard& entity_directory::shard_of(const std::string& key) {
+  return shards_[std::hash<std::string>{}(key) % shard_count];
+}
+
+caf::actor entity_directory::find(const std::string& key) {
+  auto& sh = shard_of(key);
+  std::shared_lock<std::shared_mutex> guard{sh.mtx};
+  auto i = sh.entries.find(key);
+  if (i == sh.entries.end())
+    return {};
+  // Read before writing: a hot key's flag stays set, and its cache line
+  // is not written by every request.
+  if (!i->second->used.load(std::memory_order_relaxed))
+    i->second->used.store(true, std::memory_order_relaxed);
+  return i->second->handle;
+}
+
+void entity_directory::publish(const std::string& key,
+                               const caf::actor& handle) {
+  auto& sh = shard_of(key);
+  auto e = std::make_unique<entry>();
+  e->handle = handle;
+  std::unique_lock<std::shared_mutex> guard{sh.mtx};
+  sh.entries[key] = std::move(e);
+}
+
+void entity_directory::withdraw(const std::string& key,
+                                const caf::actor_addr& addr) {
+  auto& sh = shard_of(key);
+  std::unique_lock<std::shared_mutex> guard{sh.mtx};
+  auto i = sh.entries.find(key);
+  if (i != sh.entries.end() && i->second->handle.address() == addr)
+    sh.entries.erase(i);
+}
+
+bool entity_directory::take_used(const std::string& key) {
+  auto& sh = shard_of(key);
+  std::shared_lock<std::shared_mutex> guard{sh.mtx};
+  auto i = sh.entries.find(key);
+  return i != sh.entries.end()
+         && i->second->used.exchange(false, std::memory_order_relaxed);
+}
+
+size_t entity_directory::size() const {
+  size_t n = 0;
+  for (auto& sh : shards_) {
+    std::shared_lock<std::shared_mutex> guard{sh.mtx};
+    n += sh.entries.size();
+  }
+  return n;
+}
+
 namespace {
 
 // Idle times are measured on the actor system's clock: real time in a node,
@@ -55,6 +109,7 @@ struct region_state {
   region_options opts;
   entity_factory make;
   std::shared_ptr<region_counters> counters;
+  std::shared_ptr<entity_directory> directory;
   std::vector<std::string> members;
   std::unordered_map<std::string, entity_slot> entities;
   std::unordered_map<caf::actor_addr, std::string> keys_by_addr;
@@ -66,6 +121,8 @@ struct region_state {
       auto handle = make(self, key);
       self->monitor(handle);
       keys_by_addr.emplace(handle.address(), key);
+      if (directory)
+        directory->publish(key, handle);
       i = entities.emplace(key, entity_slot{std::move(handle), {}}).first;
       counters->activations.fetch_add(1, std::memory_order_relaxed);
       counters->active.store(static_cast<int64_t>(entities.size()),
@@ -82,6 +139,8 @@ struct region_state {
     auto j = entities.find(i->second);
     if (j != entities.end() && j->second.handle.address() == addr)
       entities.erase(j);
+    if (directory)
+      directory->withdraw(i->second, addr);
     keys_by_addr.erase(i);
     counters->active.store(static_cast<int64_t>(entities.size()),
                            std::memory_order_relaxed);
@@ -90,9 +149,13 @@ struct region_state {
   void passivate_idle(time_point now) {
     auto cutoff = now - opts.idle_timeout;
     for (auto i = entities.begin(); i != entities.end();) {
+      if (directory && directory->take_used(i->first))
+        i->second.last_used = now;
       if (i->second.last_used < cutoff) {
         // Erase first: anything for this key from now on activates a fresh
         // entity, while messages already delegated drain before `stop`.
+        if (directory)
+          directory->withdraw(i->first, i->second.handle.address());
         caf::anon_send(i->second.handle, atom::stop_v);
         keys_by_addr.erase(i->second.handle.address());
         i = entities.erase(i);
@@ -108,8 +171,10 @@ struct region_state {
 
 caf::behavior region_actor(caf::stateful_actor<region_state>* self,
                            region_options opts, entity_factory make,
-                           std::shared_ptr<region_counters> counters) {
+                           std::shared_ptr<region_counters> counters,
+                           std::shared_ptr<entity_directory> directory) {
   auto& st = self->state;
+  st.directory = std::move(directory);
   st.members = {opts.local_member};
   st.opts = std::move(opts);
   st.make = std::move(make);
@@ -119,8 +184,11 @@ caf::behavior region_actor(caf::stateful_actor<region_state>* self,
   });
   // Entities live exactly as long as their region.
   self->set_exit_handler([=](caf::exit_msg& msg) {
-    for (auto& [key, slot] : self->state.entities)
+    for (auto& [key, slot] : self->state.entities) {
+      if (self->state.directory)
+        self->state.directory->withdraw(key, slot.handle.address());
       caf::anon_send_exit(slot.handle, caf::exit_reason::user_shutdown);
+    }
     self->quit(msg.reason);
   });
   auto sweep_every = std::max(std::chrono::milliseconds{50},
@@ -147,9 +215,10 @@ caf::behavior region_actor(caf::stateful_actor<region_state>* self,
 
 caf::actor spawn_region(caf::actor_system& sys, region_options opts,
                         entity_factory make,
-                        std::shared_ptr<region_counters> counters) {
+                        std::shared_ptr<region_counters> counters,
+                        std::shared_ptr<entity_directory> directory) {
   return sys.spawn(region_actor, std::move(opts), std::move(make),
-                   std::move(counters));
+                   std::move(counters), std::move(directory));
 }
 
 } // namespace vantage

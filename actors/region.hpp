@@ -7,13 +7,16 @@
 // rendezvous hashing over the region's members; with one member that is this
 // node, and clustering changes this file, not the callers.
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <shared_mutex>
 #include <string>
 #include <type_traits>
+#include <unordered_map>
 #include <vector>
 
 #include <caf/all.hpp>
@@ -42,10 +45,62 @@ struct region_counters {
   std::atomic<int64_t> passivations{0};
 };
 
-/// Spawns a region. Send it `envelope{key, payload}`.
+/// The entities a region has active, readable from any thread. Callers
+/// outside the actor system send straight to an active entity instead of
+/// through the region's mailbox, which every request would otherwise pass
+/// (one more hop and one actor that all keys of the region queue behind).
+/// The region is its only writer: it publishes on activation and withdraws
+/// before it passivates, so a handle found here is at worst one that is
+/// stopping, whose requests bounce with `request_receiver_down` unprocessed.
+class entity_directory {
+public:
+  /// The active entity for `key`, marked as used; invalid when there is
+  /// none (the caller goes through the region, which activates it).
+  caf::actor find(const std::string& key);
+  void publish(const std::string& key, const caf::actor& handle);
+  /// Forgets `key` if it still names the entity at `addr`.
+  void withdraw(const std::string& key, const caf::actor_addr& addr);
+  /// Whether `key` was found since the last call; clears the mark. The
+  /// region reads it before passivating: requests that came this way never
+  /// passed its mailbox.
+  bool take_used(const std::string& key);
+  size_t size() const;
+
+private:
+  struct entry {
+    caf::actor handle;
+    std::atomic<bool> used{false};
+  };
+  struct shard {
+    mutable std::shared_mutex mtx;
+    std::unordered_map<std::string, std::unique_ptr<entry>> entries;
+  };
+  shard& shard_of(const std::string& key);
+  static constexpr size_t shard_count = 16;
+  std::array<shard, shard_count> shards_;
+};
+
+/// Spawns a region. Send it `envelope{key, payload}`. With a `directory`,
+/// the region keeps it filled with its active entities.
 caf::actor spawn_region(caf::actor_system& sys, region_options opts,
                         entity_factory make,
-                        std::shared_ptr<region_counters> counters);
+                        std::shared_ptr<region_counters> counters,
+                        std::shared_ptr<entity_directory> directory = nullptr);
+
+/// What callers outside the actor system address a region by: its actor
+/// and, when it has one, its directory of active entities.
+struct region_ref {
+  caf::actor actor;
+  std::shared_ptr<entity_directory> directory;
+
+  region_ref() = default;
+  // Implicit: a bare region actor is a region without a directory.
+  region_ref(caf::actor region,
+             std::shared_ptr<entity_directory> dir = nullptr)
+    : actor(std::move(region)), directory(std::move(dir)) {
+    // nop
+  }
+};
 
 /// Index of the member owning `key` by highest-random-weight hashing.
 size_t rendezvous_owner(const std::string& key,
@@ -74,23 +129,45 @@ envelope entity_request(std::string key, Ts&&... xs) {
   return envelope{std::move(key), caf::make_message(std::forward<Ts>(xs)...)};
 }
 
+namespace detail {
+
+template <class Result, class Dest, class Content>
+caf::expected<Result> blocking_request(caf::scoped_actor& self,
+                                       const Dest& dest,
+                                       std::chrono::milliseconds timeout,
+                                       Content&& content) {
+  caf::expected<Result> out{caf::error{}};
+  self->request(dest, timeout, std::forward<Content>(content))
+    .receive([&](Result& r) { out = std::move(r); },
+             [&](caf::error& e) { out = std::move(e); });
+  return out;
+}
+
+} // namespace detail
+
 /// Blocking request to the entity `key` behind `region`, for threads outside
 /// the actor system (HTTP workers). `Iface` is the entity's typed interface:
 /// a payload it does not accept, or an answer it does not give, fails to
-/// compile.
+/// compile. An entity in the region's directory is asked directly; one that
+/// stopped between the lookup and the request never saw it, and the region
+/// (which activates a fresh one) is asked instead.
 template <class Iface, class Result, class... Ts>
-caf::expected<Result> ask(caf::scoped_actor& self, const caf::actor& region,
+caf::expected<Result> ask(caf::scoped_actor& self, const region_ref& region,
                           std::string key, std::chrono::milliseconds timeout,
                           Ts... xs) {
   static_assert(answers_with<Iface, Result, Ts...>(),
                 "the entity does not accept this message with this answer");
-  caf::expected<Result> out{caf::error{}};
-  self
-    ->request(region, timeout,
-              envelope{std::move(key), caf::make_message(std::move(xs)...)})
-    .receive([&](Result& r) { out = std::move(r); },
-             [&](caf::error& e) { out = std::move(e); });
-  return out;
+  auto payload = caf::make_message(std::move(xs)...);
+  if (region.directory) {
+    if (auto entity = region.directory->find(key)) {
+      auto out = detail::blocking_request<Result>(self, entity, timeout,
+                                                  payload);
+      if (out || out.error() != caf::sec::request_receiver_down)
+        return out;
+    }
+  }
+  return detail::blocking_request<Result>(
+    self, region.actor, timeout, envelope{std::move(key), std::move(payload)});
 }
 
 } // namespace vantage

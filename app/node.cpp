@@ -148,28 +148,28 @@ public:
         return caf::actor_cast<caf::actor>(
           self->spawn(product_actor_impl, key, *shared_ctx));
       },
-      deps.product_counters);
+      deps.product_counters, products_directory_);
     wishlists_ = spawn_region(
       sys_, region_options{"wishlist", idle, "local"},
       [shared_ctx](caf::local_actor* self, const std::string& key) {
         return caf::actor_cast<caf::actor>(
           self->spawn(wishlist_actor_impl, key, *shared_ctx));
       },
-      deps.wishlist_counters);
+      deps.wishlist_counters, wishlists_directory_);
     users_ = spawn_region(
       sys_, region_options{"user", idle, "local"},
       [shared_ctx](caf::local_actor* self, const std::string& key) {
         return caf::actor_cast<caf::actor>(
           self->spawn(user_actor_impl, key, *shared_ctx));
       },
-      deps.user_counters);
+      deps.user_counters, users_directory_);
     shares_ = spawn_region(
       sys_, region_options{"share", idle, "local"},
       [shared_ctx](caf::local_actor* self, const std::string& key) {
         return caf::actor_cast<caf::actor>(
           self->spawn(share_actor_impl, key, *shared_ctx));
       },
-      deps.share_counters);
+      deps.share_counters, shares_directory_);
     shared_ctx->products = products_;
     shared_ctx->wishlists = wishlists_;
     shared_ctx->users = users_;
@@ -217,10 +217,10 @@ public:
       return false;
     }
     deps.sys = &sys_;
-    deps.products = products_;
-    deps.wishlists = wishlists_;
-    deps.users = users_;
-    deps.shares = shares_;
+    deps.products = {products_, products_directory_};
+    deps.wishlists = {wishlists_, wishlists_directory_};
+    deps.users = {users_, users_directory_};
+    deps.shares = {shares_, shares_directory_};
     deps.io = io_;
     deps.clock = clock_;
     if (virtual_time_)
@@ -458,6 +458,14 @@ private:
   caf::actor wishlists_;
   caf::actor users_;
   caf::actor shares_;
+  std::shared_ptr<entity_directory> products_directory_
+    = std::make_shared<entity_directory>();
+  std::shared_ptr<entity_directory> wishlists_directory_
+    = std::make_shared<entity_directory>();
+  std::shared_ptr<entity_directory> users_directory_
+    = std::make_shared<entity_directory>();
+  std::shared_ptr<entity_directory> shares_directory_
+    = std::make_shared<entity_directory>();
   caf::actor timers_;
   caf::actor share_expiry_;
   caf::actor render_pool_;

@@ -26,10 +26,10 @@ class traffic_recorder;
 /// never holds an entity's handle beyond one request.
 struct gateway_deps {
   caf::actor_system* sys = nullptr;
-  caf::actor products;
-  caf::actor wishlists;
-  caf::actor users;
-  caf::actor shares;
+  region_ref products;
+  region_ref wishlists;
+  region_ref users;
+  region_ref shares;
   caf::actor io;
   std::shared_ptr<const clock_source> clock;
   /// Set only when the node runs on a virtual clock (/_test/clock/advance):

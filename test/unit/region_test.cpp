@@ -37,12 +37,14 @@ echo_impl(echo_actor::stateful_pointer<echo_state> self, std::string key) {
 struct region_fixture : caf_fixture {
   std::shared_ptr<region_counters> counters
     = std::make_shared<region_counters>();
+  std::shared_ptr<entity_directory> directory
+    = std::make_shared<entity_directory>();
   caf::actor region = spawn_region(
     sys, region_options{"echo", 100ms, "local"},
     [](caf::local_actor* self, const std::string& key) {
       return caf::actor_cast<caf::actor>(self->spawn(echo_impl, key));
     },
-    counters);
+    counters, directory);
 
   ~region_fixture() {
     caf::anon_send_exit(region, caf::exit_reason::user_shutdown);
@@ -52,12 +54,25 @@ struct region_fixture : caf_fixture {
   /// Asks entity `key` through the region and returns its answer; a
   /// throwaway requester actor keeps everything on the test scheduler.
   product get(const std::string& key) {
+    return ask_at(region,
+                  caf::make_message(
+                    envelope{key, caf::make_message(atom::get_v)}),
+                  key);
+  }
+
+  /// Asks the entity found in the directory directly, as the gateway does.
+  product get_direct(const std::string& key) {
+    auto entity = directory->find(key);
+    BOOST_REQUIRE_MESSAGE(entity, key << " is not in the directory");
+    return ask_at(entity, caf::make_message(atom::get_v), key);
+  }
+
+  product ask_at(const caf::actor& target, caf::message msg,
+                 const std::string& key) {
     auto out = std::make_shared<std::optional<product>>();
-    auto target = region;
     sys.spawn([=](caf::event_based_actor* self) {
       self
-        ->request(target, caf::infinite,
-                  envelope{key, caf::make_message(atom::get_v)})
+        ->request(target, caf::infinite, msg)
         .then([=](product& p) { *out = p; });
     });
     run();
@@ -119,4 +134,30 @@ BOOST_FIXTURE_TEST_CASE(passivates_idle_entities_and_reactivates_fresh,
   // A new activation starts from (here: empty) storage again.
   BOOST_TEST(get("a").name == "1");
   BOOST_TEST(counters->activations.load() == 2);
+}
+
+BOOST_FIXTURE_TEST_CASE(directory_lists_active_entities_and_counts_their_use,
+                        region_fixture) {
+  BOOST_TEST(!directory->find("a"));
+  BOOST_TEST(get("a").name == "1");
+  // The same entity, reached without the region's mailbox.
+  BOOST_TEST(get_direct("a").name == "2");
+  BOOST_TEST(directory->size() == 1u);
+  // Used only through the directory, "a" is not idle: the region reads the
+  // directory's marks before it passivates.
+  for (int i = 0; i < 5; ++i) {
+    advance(40ms);
+    get_direct("a");
+  }
+  BOOST_TEST(counters->passivations.load() == 0);
+  // The first sweep after the last use still sees its mark.
+  advance(300ms);
+  BOOST_TEST(counters->passivations.load() == 0);
+  advance(300ms);
+  BOOST_TEST(counters->passivations.load() == 1);
+  // Withdrawn before it was stopped: callers go through the region again,
+  // which activates a fresh entity.
+  BOOST_TEST(!directory->find("a"));
+  BOOST_TEST(get("a").name == "1");
+  BOOST_TEST(directory->size() == 1u);
 }
