@@ -284,6 +284,51 @@ void commit_views(self_ptr self) {
     });
 }
 
+void refresh_preview(self_ptr self, const wishlist_view& view);
+
+/// Answers every arriving view with one read of the wishlist, then hands
+/// them to the group commit. Views that arrive while a read is in flight
+/// wait for the next one, so none is answered with state older than its
+/// own arrival.
+void read_for_views(self_ptr self) {
+  auto& st = self->state;
+  if (st.reading_wishlist || st.arriving_views.empty())
+    return;
+  st.reading_wishlist = true;
+  auto batch = std::make_shared<std::vector<arriving_view>>(
+    std::move(st.arriving_views));
+  st.arriving_views.clear();
+  with_wishlist(
+    self, st.row.wishlist_id,
+    [=](const wishlist_view& view) mutable {
+      auto& st = self->state;
+      st.reading_wishlist = false;
+      shared_wishlist answer;
+      answer.share_token = st.token;
+      answer.owner_id = st.row.owner_id;
+      answer.title = view.title;
+      answer.owner_display_name = st.row.owner_display_name;
+      answer.created_at = view.created_at;
+      for (auto& x : view.items)
+        if (st.row.hidden.count(x.item.wishlist_item_id) == 0)
+          answer.items.push_back(x.details);
+      refresh_preview(self, view);
+      for (auto& v : *batch)
+        st.pending_views.push_back(
+          pending_view{std::move(v.rp), answer, std::move(v.meta)});
+      commit_views(self);
+      read_for_views(self);
+    },
+    [=](const caf::error& err) mutable {
+      // The wishlist was deleted under the share: gone, like the share.
+      auto answer = is(err, errc::wishlist_not_found) ? share_gone() : err;
+      for (auto& v : *batch)
+        v.rp.deliver(answer);
+      self->state.reading_wishlist = false;
+      read_for_views(self);
+    });
+}
+
 /// Tells the expiry sweeper about a deadline it may not know yet.
 void announce_deadline(const share_state& st) {
   if (st.row.expires_at > 0 && st.ctx.share_expiry)
@@ -549,31 +594,8 @@ share_actor::behavior_type share_actor_impl(self_ptr self, std::string token,
       if (!st.live(st.ctx.clock->now_ms()))
         return share_gone();
       auto rp = self->make_response_promise<shared_wishlist>();
-      with_wishlist(
-        self, st.row.wishlist_id,
-        [=](const wishlist_view& view) mutable {
-          auto& st = self->state;
-          shared_wishlist answer;
-          answer.share_token = st.token;
-          answer.owner_id = st.row.owner_id;
-          answer.title = view.title;
-          answer.owner_display_name = st.row.owner_display_name;
-          answer.created_at = view.created_at;
-          for (auto& x : view.items)
-            if (st.row.hidden.count(x.item.wishlist_item_id) == 0)
-              answer.items.push_back(x.details);
-          refresh_preview(self, view);
-          st.pending_views.push_back(
-            pending_view{rp, std::move(answer), std::move(meta)});
-          commit_views(self);
-        },
-        [=](const caf::error& err) mutable {
-          // The wishlist was deleted under the share: gone, like the share.
-          if (is(err, errc::wishlist_not_found))
-            rp.deliver(share_gone());
-          else
-            rp.deliver(err);
-        });
+      st.arriving_views.push_back(arriving_view{rp, std::move(meta)});
+      read_for_views(self);
       return rp;
     },
     [=](atom::update, const std::string& caller, const std::string& wishlist_id,

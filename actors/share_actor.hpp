@@ -10,6 +10,12 @@
 
 namespace vantage {
 
+/// A view waiting for the wishlist's current state.
+struct arriving_view {
+  caf::typed_response_promise<shared_wishlist> rp;
+  request_meta meta;
+};
+
 /// A view waiting for the group commit that counts it.
 struct pending_view {
   caf::typed_response_promise<shared_wishlist> rp;
@@ -47,6 +53,10 @@ struct share_state {
   /// while a commit is in flight, new views wait here for the next one.
   std::vector<pending_view> pending_views;
   bool committing_views = false;
+  /// Views waiting for the wishlist's state: one read serves every view
+  /// that arrived before it was sent; later ones wait for the next read.
+  std::vector<arriving_view> arriving_views;
+  bool reading_wishlist = false;
   /// Cache key of the preview last asked for: a view whose content has
   /// another key (items added, removed, hidden) starts a new render.
   std::string preview_key;
