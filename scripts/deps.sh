@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake pkg-config git
   libcaf-dev librdkafka-dev libpq-dev libhiredis-dev libsimdjson-dev
   libcpp-httplib-dev libboost-test-dev libssl-dev zlib1g-dev libjwt-dev
-  libavro-dev
+  libavro-dev libjemalloc-dev   # jemalloc: the node's allocator (96 HTTP threads malloc at once)
   postgresql redis-server kcat wrk curl procps
   chromium fonts-dejavu-core   # the preview renderer (and test/js browser checks); the card's font
 )
