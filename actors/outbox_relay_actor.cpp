@@ -1,5 +1,6 @@
 #include "actors/outbox_relay_actor.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <vector>
@@ -85,6 +86,7 @@ struct relay_state {
   std::chrono::steady_clock::time_point last_error_log{};
   /// A drain is scheduled: further wake-ups until then add nothing.
   bool drain_scheduled = false;
+  std::chrono::steady_clock::time_point last_purge{};
   static inline const char* name = "outbox_relay";
 
   void log_throttled(const std::string& msg) {
@@ -310,6 +312,40 @@ struct relay_state {
     }
   }
 
+  /// Deletes published events past the retention time, a bounded number
+  /// per call so publishing never waits long behind it. Sent rows sit at
+  /// the low end of the id order; parked ones (sent_at set by the DLQ
+  /// path) age out the same way. Several nodes may purge at once: each
+  /// skips rows another one holds.
+  void purge() {
+    auto now = std::chrono::steady_clock::now();
+    auto every = std::chrono::milliseconds{
+      std::clamp(opts.retention_s * 250, opts.poll_ms, 60000)};
+    if (now - last_purge < every)
+      return;
+    last_purge = now;
+    constexpr int max_rounds = 10;
+    try {
+      for (int i = 0; i < max_rounds; ++i) {
+        auto rows = db->exec(
+          "relay_purge",
+          "WITH old AS (SELECT id FROM event_outbox"
+          " WHERE sent_at < now() - make_interval(secs => $1::int)"
+          " ORDER BY id LIMIT 5000 FOR UPDATE SKIP LOCKED)"
+          ", gone AS (DELETE FROM event_outbox o USING old"
+          " WHERE o.id = old.id RETURNING 1)"
+          " SELECT count(*) FROM gone",
+          {std::to_string(opts.retention_s)});
+        auto n = rows.i64(0, 0);
+        status->purged += n;
+        if (n < 5000)
+          break;
+      }
+    } catch (const std::exception& e) {
+      log_throttled(std::string{"outbox purge failed: "} + e.what());
+    }
+  }
+
   void drain() {
     // Keep going while full batches come back; stop on failure or when the
     // outbox is empty, and let the timer bring the next round.
@@ -349,6 +385,7 @@ caf::behavior relay_actor(caf::stateful_actor<relay_state>* self,
     [=](atom::tick) {
       auto& st = self->state;
       st.drain();
+      st.purge();
       // Idle rounds say nothing about Kafka; probe it so /healthz is true.
       if (st.status->pending == 0 && st.ensure_producer()) {
         st.status->kafka_ok

@@ -22,6 +22,9 @@ struct relay_options {
   int delivery_timeout_ms = 15000;
   /// The producer's message.max.bytes.
   int message_max_bytes = 1000000;
+  /// Published events older than this are deleted (a sent row is kept
+  /// only for inspection; without this the table grows forever).
+  int retention_s = 300;
 };
 
 /// Live relay status read by /healthz and /metrics without a round trip
@@ -34,6 +37,8 @@ struct relay_status {
   /// Events that can never be published as they are: sent to their
   /// topic's DLQ (`<topic>.dlq`) or, without one, parked in the outbox.
   std::atomic<int64_t> dead_lettered{0};
+  /// Published events deleted after the retention time.
+  std::atomic<int64_t> purged{0};
   /// A wake-up is on its way to the relay: writers need not send another
   /// (see wake_relay). The relay clears it when its round starts.
   std::atomic<bool> wake_pending{false};

@@ -46,6 +46,8 @@ node_options node_options::from_env() {
                                       o.kafka_message_max_bytes);
   o.outbox_poll_ms = env_int("VANTAGE_OUTBOX_POLL_MS", o.outbox_poll_ms);
   o.outbox_batch = env_int("VANTAGE_OUTBOX_BATCH", o.outbox_batch);
+  o.outbox_retention_s
+    = env_int("VANTAGE_OUTBOX_RETENTION_S", o.outbox_retention_s);
   o.jwt_secret = env_or("VANTAGE_JWT_SECRET", "");
   o.jwt_public_key_file = env_or("VANTAGE_JWT_PUBLIC_KEY_FILE", "");
   o.idle_timeout_s = env_int("VANTAGE_IDLE_TIMEOUT_S", o.idle_timeout_s);

@@ -98,7 +98,7 @@ public:
       relay_options{opts_.database_url, opts_.pg_timeout_ms,
                     [opts = opts_] { return opts.resolve_kafka_bootstrap(); },
                     opts_.outbox_poll_ms, opts_.outbox_batch, 15000,
-                    opts_.kafka_message_max_bytes},
+                    opts_.kafka_message_max_bytes, opts_.outbox_retention_s},
       relay_status_);
     timers_ = spawn_clock_timers(sys_, clock_);
     gateway_deps deps;
@@ -192,6 +192,12 @@ public:
                                 [status] {
                                   return static_cast<double>(
                                     status->dead_lettered);
+                                });
+    metrics->add_callback_gauge("vantage_outbox_purged_total",
+                                "Published events deleted after "
+                                "VANTAGE_OUTBOX_RETENTION_S", {},
+                                [status] {
+                                  return static_cast<double>(status->purged);
                                 });
     metrics->add_callback_gauge("vantage_kafka_up",
                                 "1 when the relay reaches Kafka", {},
