@@ -64,7 +64,7 @@ struct node_options {
   std::string clock = "system";
   /// VANTAGE_SCHEDULER (sharing|stealing): CAF scheduler policy.
   std::string scheduler = "sharing";
-  /// VANTAGE_WORKERS (0 = CAF default, one per core).
+  /// VANTAGE_WORKERS (0 = one per core; CAF alone would start at least 4).
   int workers = 0;
   /// VANTAGE_LOG_LEVEL (info).
   std::string log_level = "info";

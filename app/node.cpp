@@ -48,8 +48,13 @@ public:
       set("scheduler.policy", caf::atom("stealing"));
     else
       set("scheduler.policy", caf::atom("sharing"));
-    if (o.workers > 0)
-      set("scheduler.max-threads", static_cast<size_t>(o.workers));
+    // One worker per core unless told otherwise: CAF's own default is at
+    // least 4, and on 2 cores the extra workers only contend for the shared
+    // job queue (add route: 17 -> 11.5 context switches per request).
+    auto cores = std::max(1u, std::thread::hardware_concurrency());
+    set("scheduler.max-threads",
+        static_cast<size_t>(o.workers > 0 ? static_cast<unsigned>(o.workers)
+                                          : cores));
     set("logger.verbosity", caf::atom("quiet"));
     set("logger.console", caf::atom("none"));
   }
