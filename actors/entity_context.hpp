@@ -6,6 +6,7 @@
 #include <caf/all.hpp>
 
 #include "actors/outbox_relay_actor.hpp"
+#include "actors/region.hpp"
 #include "adapters/clock.hpp"
 #include "messages/interfaces.hpp"
 #include "messages/type_ids.hpp"
@@ -19,10 +20,10 @@ struct entity_context {
   caf::actor io;
   caf::actor relay;
   std::shared_ptr<relay_status> relay_state;
-  caf::actor products;
-  caf::actor wishlists;
-  caf::actor users;
-  caf::actor shares;
+  region_ref products;
+  region_ref wishlists;
+  region_ref users;
+  region_ref shares;
   /// Timers on the injectable clock (actors/clock_timers.hpp).
   caf::actor timers;
   /// Told about new share expiries (actors/share_expiry.hpp).

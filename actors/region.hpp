@@ -148,9 +148,10 @@ caf::expected<Result> blocking_request(caf::scoped_actor& self,
 /// Blocking request to the entity `key` behind `region`, for threads outside
 /// the actor system (HTTP workers). `Iface` is the entity's typed interface:
 /// a payload it does not accept, or an answer it does not give, fails to
-/// compile. An entity in the region's directory is asked directly; one that
-/// stopped between the lookup and the request never saw it, and the region
-/// (which activates a fresh one) is asked instead.
+/// compile. An entity in the region's directory is asked directly. A
+/// request that bounced off an entity that stopped meanwhile (this one, or
+/// one it was delegated to) was never processed, and goes once more
+/// through the region, which activates a fresh one.
 template <class Iface, class Result, class... Ts>
 caf::expected<Result> ask(caf::scoped_actor& self, const region_ref& region,
                           std::string key, std::chrono::milliseconds timeout,
@@ -158,16 +159,47 @@ caf::expected<Result> ask(caf::scoped_actor& self, const region_ref& region,
   static_assert(answers_with<Iface, Result, Ts...>(),
                 "the entity does not accept this message with this answer");
   auto payload = caf::make_message(std::move(xs)...);
-  if (region.directory) {
-    if (auto entity = region.directory->find(key)) {
-      auto out = detail::blocking_request<Result>(self, entity, timeout,
-                                                  payload);
-      if (out || out.error() != caf::sec::request_receiver_down)
-        return out;
-    }
-  }
-  return detail::blocking_request<Result>(
-    self, region.actor, timeout, envelope{std::move(key), std::move(payload)});
+  auto via_region = [&] {
+    return detail::blocking_request<Result>(self, region.actor, timeout,
+                                            envelope{key, payload});
+  };
+  auto entity = region.directory ? region.directory->find(key) : caf::actor{};
+  auto out = entity ? detail::blocking_request<Result>(self, entity, timeout,
+                                                       payload)
+                    : via_region();
+  if (!out && out.error() == caf::sec::request_receiver_down)
+    return via_region();
+  return out;
+}
+
+/// Where an actor sends a message for entity `key`: the entity itself when
+/// the region's directory lists it, else the region with the envelope.
+/// Whoever made the request must retry through the region when it bounces
+/// (`request_entity` and `ask` do).
+inline std::pair<caf::actor, caf::message>
+entity_route(const region_ref& region, envelope env) {
+  if (region.directory)
+    if (auto entity = region.directory->find(env.key))
+      return {std::move(entity), std::move(env.payload)};
+  return {region.actor, caf::make_message(std::move(env))};
+}
+
+/// A request from an event-based actor to the entity of `env`, like
+/// `self->request(region, ...).then(f, g)` but straight to the entity when
+/// it is active; a bounce off an entity that stopped meanwhile goes once
+/// more through the region.
+template <class Self, class OnResult, class OnError>
+void request_entity(Self* self, const region_ref& region,
+                    std::chrono::milliseconds timeout, envelope env,
+                    OnResult f, OnError g) {
+  auto [dest, msg] = entity_route(region, env);
+  auto retry = [=](caf::error& err) mutable {
+    if (err == caf::sec::request_receiver_down && dest != region.actor)
+      self->request(region.actor, timeout, env).then(f, g);
+    else
+      g(err);
+  };
+  self->request(dest, timeout, std::move(msg)).then(f, retry);
 }
 
 } // namespace vantage

@@ -193,11 +193,11 @@ caf::error validate_request(const share_request& req,
 template <class OnView, class OnError>
 void with_wishlist(self_ptr self, const std::string& wishlist_id,
                    OnView then, OnError fail) {
-  self
-    ->request(self->state.ctx.wishlists, self->state.ctx.db_timeout,
-              envelope{wishlist_id, caf::make_message(atom::peek_v)})
-    .then([=](wishlist_view& view) mutable { then(view); },
-          [=](caf::error& err) mutable { fail(err); });
+  request_entity(
+    self, self->state.ctx.wishlists, self->state.ctx.db_timeout,
+    envelope{wishlist_id, caf::make_message(atom::peek_v)},
+    [=](wishlist_view& view) mutable { then(view); },
+    [=](caf::error& err) mutable { fail(err); });
 }
 
 /// Continues with the number of items recipients see now (0 when the
@@ -720,11 +720,10 @@ share_actor::behavior_type share_actor_impl(self_ptr self, std::string token,
           share_credit credit{st.row.share_id, st.row.wishlist_id,
                               share_event_json(st, "share_item_added", 1,
                                                recipient, meta, now)};
-          self
-            ->request(st.ctx.users, st.ctx.db_timeout,
-                      entity_request<user_actor, credited_add>(
-                        recipient, atom::add_v, product_id, std::move(credit)))
-            .then(
+          request_entity(
+              self, st.ctx.users, st.ctx.db_timeout,
+              entity_request<user_actor, credited_add>(
+                recipient, atom::add_v, product_id, std::move(credit)),
               [=](credited_add& r) mutable {
                 // Only a real insert was credited (a product already on the
                 // recipient's list is answered as it is, uncounted). The

@@ -101,7 +101,7 @@ void announce(self_ptr self) {
       announce(self);
     };
     self
-      ->request(st.ctx.shares, st.ctx.db_timeout * 4,
+      ->request(st.ctx.shares.actor, st.ctx.db_timeout * 4,
                 envelope{std::move(token), caf::make_message(atom::expire_v)})
       .then([settled](atom::ok) { settled(); },
             [settled](caf::error&) { settled(); });

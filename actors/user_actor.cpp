@@ -39,7 +39,11 @@ caf::result<Result> add_to_default(self_ptr self, MakeRequest request) {
     return make_error(errc::not_found, "unknown user");
   auto rp = self->make_response_promise<Result>();
   auto forward = [=](const std::string& wishlist_id) mutable {
-    rp.delegate(self->state.ctx.wishlists, request(wishlist_id));
+    // The answer goes straight to our caller, which retries through our
+    // region if this bounces (see entity_route).
+    auto [dest, msg] = entity_route(self->state.ctx.wishlists,
+                                    request(wishlist_id));
+    rp.delegate(dest, std::move(msg));
   };
   if (!st.default_wishlist_id.empty()) {
     forward(st.default_wishlist_id);

@@ -166,7 +166,7 @@ void reply_view(self_ptr self, caf::typed_response_promise<wishlist_view> rp) {
       if (--*pending == 0 && !*failed)
         rp.deliver(make_view(self->state));
     };
-    self->request(st.ctx.products, st.ctx.db_timeout,
+    self->request(st.ctx.products.actor, st.ctx.db_timeout,
                   envelope{product_id,
                            caf::make_message(atom::get_v, atom::watch_v, me)})
         .then(

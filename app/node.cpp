@@ -175,10 +175,10 @@ public:
           self->spawn(share_actor_impl, key, *shared_ctx));
       },
       deps.share_counters, shares_directory_);
-    shared_ctx->products = products_;
-    shared_ctx->wishlists = wishlists_;
-    shared_ctx->users = users_;
-    shared_ctx->shares = shares_;
+    shared_ctx->products = {products_, products_directory_};
+    shared_ctx->wishlists = {wishlists_, wishlists_directory_};
+    shared_ctx->users = {users_, users_directory_};
+    shared_ctx->shares = {shares_, shares_directory_};
     share_expiry_ = spawn_share_expiry(sys_, *shared_ctx);
     shared_ctx->share_expiry = share_expiry_;
     auto status = relay_status_;

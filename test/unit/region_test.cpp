@@ -161,3 +161,30 @@ BOOST_FIXTURE_TEST_CASE(directory_lists_active_entities_and_counts_their_use,
   BOOST_TEST(get("a").name == "1");
   BOOST_TEST(directory->size() == 1u);
 }
+
+BOOST_FIXTURE_TEST_CASE(a_request_bouncing_off_a_stopped_entity_goes_through_the_region,
+                        region_fixture) {
+  // A directory entry naming an entity that has stopped (the window between
+  // a lookup and passivation): the request bounces unprocessed, and
+  // request_entity sends it once more through the region.
+  auto stale = sys.spawn(echo_impl, std::string{"gone"});
+  caf::anon_send(stale, atom::stop_v);
+  run();
+  directory->publish("a", caf::actor_cast<caf::actor>(stale));
+  auto out = std::make_shared<std::optional<product>>();
+  auto failed = std::make_shared<bool>(false);
+  region_ref ref{region, directory};
+  sys.spawn([=](caf::event_based_actor* self) {
+    request_entity(
+      self, ref, std::chrono::milliseconds{1000},
+      envelope{"a", caf::make_message(atom::get_v)},
+      [=](product& p) { *out = p; }, [=](caf::error&) { *failed = true; });
+  });
+  run();
+  BOOST_REQUIRE(out->has_value());
+  BOOST_TEST(!*failed);
+  // Answered by the entity the region activated, not the stale one.
+  BOOST_TEST((*out)->product_id == "a");
+  BOOST_TEST((*out)->name == "1");
+  BOOST_TEST(counters->activations.load() == 1);
+}
