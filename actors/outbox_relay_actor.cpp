@@ -319,8 +319,9 @@ struct relay_state {
   /// skips rows another one holds.
   void purge() {
     auto now = std::chrono::steady_clock::now();
-    auto every = std::chrono::milliseconds{
-      std::clamp(opts.retention_s * 250, opts.poll_ms, 60000)};
+    // A quarter of the retention, at least a poll and at most a minute.
+    auto every = std::chrono::milliseconds{std::min<int64_t>(
+      60000, std::max<int64_t>(opts.poll_ms, int64_t{opts.retention_s} * 250))};
     if (now - last_purge < every)
       return;
     last_purge = now;

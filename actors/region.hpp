@@ -145,37 +145,10 @@ caf::expected<Result> blocking_request(caf::scoped_actor& self,
 
 } // namespace detail
 
-/// Blocking request to the entity `key` behind `region`, for threads outside
-/// the actor system (HTTP workers). `Iface` is the entity's typed interface:
-/// a payload it does not accept, or an answer it does not give, fails to
-/// compile. An entity in the region's directory is asked directly. A
-/// request that bounced off an entity that stopped meanwhile (this one, or
-/// one it was delegated to) was never processed, and goes once more
-/// through the region, which activates a fresh one.
-template <class Iface, class Result, class... Ts>
-caf::expected<Result> ask(caf::scoped_actor& self, const region_ref& region,
-                          std::string key, std::chrono::milliseconds timeout,
-                          Ts... xs) {
-  static_assert(answers_with<Iface, Result, Ts...>(),
-                "the entity does not accept this message with this answer");
-  auto payload = caf::make_message(std::move(xs)...);
-  auto via_region = [&] {
-    return detail::blocking_request<Result>(self, region.actor, timeout,
-                                            envelope{key, payload});
-  };
-  auto entity = region.directory ? region.directory->find(key) : caf::actor{};
-  auto out = entity ? detail::blocking_request<Result>(self, entity, timeout,
-                                                       payload)
-                    : via_region();
-  if (!out && out.error() == caf::sec::request_receiver_down)
-    return via_region();
-  return out;
-}
-
-/// Where an actor sends a message for entity `key`: the entity itself when
-/// the region's directory lists it, else the region with the envelope.
-/// Whoever made the request must retry through the region when it bounces
-/// (`request_entity` and `ask` do).
+/// Where a message for the entity of `env` goes: the entity itself when the
+/// region's directory lists it, else the region with the envelope. Whoever
+/// made the request retries through the region when it bounces (`ask` and
+/// `request_entity` do).
 inline std::pair<caf::actor, caf::message>
 entity_route(const region_ref& region, envelope env) {
   if (region.directory)
@@ -184,17 +157,45 @@ entity_route(const region_ref& region, envelope env) {
   return {region.actor, caf::make_message(std::move(env))};
 }
 
+/// True for the error of a request that bounced off an entity that stopped
+/// meanwhile (the one asked, or one it delegated to): it was never
+/// processed, so sending it once more through the region, which activates
+/// a fresh entity, is safe.
+inline bool bounced(const caf::error& err) {
+  return err == caf::sec::request_receiver_down;
+}
+
+/// Blocking request to the entity `key` behind `region`, for threads outside
+/// the actor system (HTTP workers). `Iface` is the entity's typed interface:
+/// a payload it does not accept, or an answer it does not give, fails to
+/// compile. Goes by `entity_route`; a bounced request goes once more
+/// through the region.
+template <class Iface, class Result, class... Ts>
+caf::expected<Result> ask(caf::scoped_actor& self, const region_ref& region,
+                          std::string key, std::chrono::milliseconds timeout,
+                          Ts... xs) {
+  static_assert(answers_with<Iface, Result, Ts...>(),
+                "the entity does not accept this message with this answer");
+  envelope env{std::move(key), caf::make_message(std::move(xs)...)};
+  auto [dest, msg] = entity_route(region, env);
+  auto out = detail::blocking_request<Result>(self, dest, timeout,
+                                              std::move(msg));
+  if (!out && bounced(out.error()))
+    return detail::blocking_request<Result>(self, region.actor, timeout,
+                                            std::move(env));
+  return out;
+}
+
 /// A request from an event-based actor to the entity of `env`, like
-/// `self->request(region, ...).then(f, g)` but straight to the entity when
-/// it is active; a bounce off an entity that stopped meanwhile goes once
-/// more through the region.
+/// `self->request(region, ...).then(f, g)` but by `entity_route`; a
+/// bounced request goes once more through the region.
 template <class Self, class OnResult, class OnError>
 void request_entity(Self* self, const region_ref& region,
                     std::chrono::milliseconds timeout, envelope env,
                     OnResult f, OnError g) {
   auto [dest, msg] = entity_route(region, env);
   auto retry = [=](caf::error& err) mutable {
-    if (err == caf::sec::request_receiver_down && dest != region.actor)
+    if (bounced(err))
       self->request(region.actor, timeout, env).then(f, g);
     else
       g(err);
