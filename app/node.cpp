@@ -147,38 +147,29 @@ public:
     // Regions first (entities need each other's regions), factories read
     // the filled-in context when they spawn.
     auto shared_ctx = std::make_shared<entity_context>(ctx);
-    products_ = spawn_region(
-      sys_, region_options{"product", idle, "local"},
-      [shared_ctx](caf::local_actor* self, const std::string& key) {
-        return caf::actor_cast<caf::actor>(
-          self->spawn(product_actor_impl, key, *shared_ctx));
-      },
-      deps.product_counters, products_directory_);
-    wishlists_ = spawn_region(
-      sys_, region_options{"wishlist", idle, "local"},
-      [shared_ctx](caf::local_actor* self, const std::string& key) {
-        return caf::actor_cast<caf::actor>(
-          self->spawn(wishlist_actor_impl, key, *shared_ctx));
-      },
-      deps.wishlist_counters, wishlists_directory_);
-    users_ = spawn_region(
-      sys_, region_options{"user", idle, "local"},
-      [shared_ctx](caf::local_actor* self, const std::string& key) {
-        return caf::actor_cast<caf::actor>(
-          self->spawn(user_actor_impl, key, *shared_ctx));
-      },
-      deps.user_counters, users_directory_);
-    shares_ = spawn_region(
-      sys_, region_options{"share", idle, "local"},
-      [shared_ctx](caf::local_actor* self, const std::string& key) {
-        return caf::actor_cast<caf::actor>(
-          self->spawn(share_actor_impl, key, *shared_ctx));
-      },
-      deps.share_counters, shares_directory_);
-    shared_ctx->products = {products_, products_directory_};
-    shared_ctx->wishlists = {wishlists_, wishlists_directory_};
-    shared_ctx->users = {users_, users_directory_};
-    shared_ctx->shares = {shares_, shares_directory_};
+    // Each region with its directory of active entities, which the gateway
+    // and the entities use to skip the region's mailbox.
+    auto region = [&](const char* name,
+                      std::shared_ptr<region_counters> counters, auto impl) {
+      auto directory = std::make_shared<entity_directory>();
+      auto actor = spawn_region(
+        sys_, region_options{name, idle, "local"},
+        [shared_ctx, impl](caf::local_actor* self, const std::string& key) {
+          return caf::actor_cast<caf::actor>(
+            self->spawn(impl, key, *shared_ctx));
+        },
+        std::move(counters), directory);
+      return region_ref{std::move(actor), std::move(directory)};
+    };
+    products_ = region("product", deps.product_counters, product_actor_impl);
+    wishlists_ = region("wishlist", deps.wishlist_counters,
+                        wishlist_actor_impl);
+    users_ = region("user", deps.user_counters, user_actor_impl);
+    shares_ = region("share", deps.share_counters, share_actor_impl);
+    shared_ctx->products = products_;
+    shared_ctx->wishlists = wishlists_;
+    shared_ctx->users = users_;
+    shared_ctx->shares = shares_;
     share_expiry_ = spawn_share_expiry(sys_, *shared_ctx);
     shared_ctx->share_expiry = share_expiry_;
     auto status = relay_status_;
@@ -228,10 +219,10 @@ public:
       return false;
     }
     deps.sys = &sys_;
-    deps.products = {products_, products_directory_};
-    deps.wishlists = {wishlists_, wishlists_directory_};
-    deps.users = {users_, users_directory_};
-    deps.shares = {shares_, shares_directory_};
+    deps.products = products_;
+    deps.wishlists = wishlists_;
+    deps.users = users_;
+    deps.shares = shares_;
     deps.io = io_;
     deps.clock = clock_;
     if (virtual_time_)
@@ -447,7 +438,8 @@ public:
     stopped_ = true;
     if (gateway_)
       gateway_->stop();
-    for (auto* a : {&share_expiry_, &shares_, &products_, &wishlists_, &users_,
+    for (auto* a : {&share_expiry_, &shares_.actor, &products_.actor,
+                    &wishlists_.actor, &users_.actor,
                     &preview_gate_, &render_pool_, &blocking_, &timers_,
                     &relay_, &io_})
       if (*a)
@@ -465,18 +457,10 @@ private:
   std::shared_ptr<relay_status> relay_status_;
   caf::actor io_;
   caf::actor relay_;
-  caf::actor products_;
-  caf::actor wishlists_;
-  caf::actor users_;
-  caf::actor shares_;
-  std::shared_ptr<entity_directory> products_directory_
-    = std::make_shared<entity_directory>();
-  std::shared_ptr<entity_directory> wishlists_directory_
-    = std::make_shared<entity_directory>();
-  std::shared_ptr<entity_directory> users_directory_
-    = std::make_shared<entity_directory>();
-  std::shared_ptr<entity_directory> shares_directory_
-    = std::make_shared<entity_directory>();
+  region_ref products_;
+  region_ref wishlists_;
+  region_ref users_;
+  region_ref shares_;
   caf::actor timers_;
   caf::actor share_expiry_;
   caf::actor render_pool_;
