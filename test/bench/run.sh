@@ -50,6 +50,14 @@ cleanup() {
     kill "$NODE_PID"
     wait "$NODE_PID" 2>/dev/null || true
   fi
+  # This run's shares (tens of thousands, 30-day default expiry): left in the
+  # test profile's database they would all fall due together when a scenario
+  # advances its clock by a month, and the expiry sweep would be busy with
+  # them instead of the scenario's share.
+  if [[ -n ${VANTAGE_DATABASE_URL:-} ]] && command -v psql >/dev/null; then
+    psql "$VANTAGE_DATABASE_URL" -qAtc "DELETE FROM wishlist_shares s USING wishlists w
+      WHERE w.id = s.wishlist_id AND w.owner_id LIKE 'usr_bench_${RUN:-none}_%'" >/dev/null 2>&1 || true
+  fi
   # The bench node's rate-limit keys (best effort; they expire anyway).
   if [[ -n $RL_PREFIX && -n ${VANTAGE_REDIS_URL:-} ]] && command -v redis-cli >/dev/null; then
     redis-cli -u "$VANTAGE_REDIS_URL" --scan --pattern "${RL_PREFIX}*" 2>/dev/null \
