@@ -30,6 +30,7 @@ node_options node_options::from_env() {
   node_options o;
   o.http_port = static_cast<uint16_t>(env_int("VANTAGE_HTTP_PORT", 8080));
   o.http_bind = env_or("VANTAGE_HTTP_BIND", o.http_bind);
+  o.http_loops = env_int("VANTAGE_HTTP_LOOPS", o.http_loops);
   o.http_threads = env_int("VANTAGE_HTTP_THREADS", o.http_threads);
   o.public_base_url = env_or("VANTAGE_PUBLIC_BASE_URL", "");
   o.database_url = env_or("VANTAGE_DATABASE_URL", o.database_url);

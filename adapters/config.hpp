@@ -14,8 +14,12 @@ struct node_options {
   uint16_t http_port = 8080;
   /// VANTAGE_HTTP_BIND (127.0.0.1).
   std::string http_bind = "127.0.0.1";
-  /// VANTAGE_HTTP_THREADS (96): each keep-alive connection holds a thread.
-  int http_threads = 96;
+  /// VANTAGE_HTTP_LOOPS (0 = one per core): event loops that own the HTTP
+  /// connections and run the routes written in continuation form.
+  int http_loops = 0;
+  /// VANTAGE_HTTP_THREADS (16): threads for the routes that block (each
+  /// waits on one actor at a time); connections hold no thread.
+  int http_threads = 16;
   /// VANTAGE_PUBLIC_BASE_URL (http://localhost:{port}).
   std::string public_base_url;
   /// VANTAGE_DATABASE_URL (postgresql://vantage@127.0.0.1:55432/vantage).

@@ -8,17 +8,21 @@
 #include <deque>
 #include <mutex>
 #include <optional>
+#include <regex>
 #include <string>
-#include <thread>
 #include <unordered_set>
 
 #include <httplib.h>
 #include <simdjson.h>
 
+#include "actors/region.hpp"
+#include "adapters/ids.hpp"
 #include "adapters/rate_limit.hpp"
 #include "adapters/redis.hpp"
 #include "adapters/json.hpp"
+#include "gateway/http_front.hpp"
 #include "gateway/server.hpp"
+#include "messages/interfaces.hpp"
 #include "messages/render.hpp"
 #include "messages/share.hpp"
 #include "messages/user.hpp"
@@ -70,15 +74,32 @@ T unwrap(caf::expected<T> r) {
 /// Per-route metrics, resolved once at registration.
 struct route_metrics {
   std::string name;
+  const char* method = "";
   histogram* latency = nullptr;
   std::array<std::atomic<counter*>, 600> by_status{};
 };
 
+/// One request on its way through a route. Routes in continuation form
+/// hold it by `call_ptr` until they answer.
 struct request_scope {
+  explicit request_scope(exchange_ptr x)
+    : exchange(std::move(x)), req(exchange->req), res(exchange->res) {
+    // nop
+  }
+
+  exchange_ptr exchange;
   const httplib::Request& req;
   httplib::Response& res;
   std::string request_id;
+  route_metrics* metrics = nullptr;
+  std::chrono::steady_clock::time_point started;
+  bool answered = false;
+  /// A route that renders some errors itself (an HTML page) sets this; it
+  /// returns true when it answered `e`.
+  std::function<bool(request_scope&, const http_reply_error&)> on_error;
 };
+
+using call_ptr = std::shared_ptr<request_scope>;
 
 /// Path segment `index`; an id that cannot exist answers like an unknown
 /// one, without a lookup.
@@ -89,14 +110,30 @@ struct gateway::impl {
   explicit impl(gateway_deps d);
 
   gateway_deps deps;
-  httplib::Server svr;
-  std::thread thread;
+  std::unique_ptr<http_front> front;
   std::atomic<uint16_t> bound_port{0};
   std::chrono::steady_clock::time_point started_at
     = std::chrono::steady_clock::now();
   std::chrono::milliseconds timeout;
-  std::deque<route_metrics> routes;
+  std::deque<route_metrics> metrics_of_routes;
   counter* unmatched_requests = nullptr;
+
+  using handler_fn = std::function<void(request_scope&)>;
+  using async_handler_fn = std::function<void(const call_ptr&)>;
+
+  /// A route: a blocking handler (runs on the front's blocking pool, the
+  /// wrapper answers when it returns) or one in continuation form (runs on
+  /// the loop that read the request and answers through `answer`).
+  struct route_entry {
+    std::string method;
+    std::regex pattern;
+    /// The pattern's literal start: paths without it skip the regex.
+    std::string literal_prefix;
+    route_metrics* metrics = nullptr;
+    handler_fn blocking;
+    async_handler_fn async;
+  };
+  std::vector<route_entry> routes;
 
   std::mutex known_users_mtx;
   std::unordered_set<std::string> known_users;
@@ -105,12 +142,53 @@ struct gateway::impl {
   std::unique_ptr<redis_connection> redis;
   std::unique_ptr<rate_limiter> limiter;
 
-  using handler_fn = std::function<void(request_scope&)>;
-
   /// Registers `fn` under `method` and `pattern` with request ids, metrics,
   /// error envelopes and recording around it.
   void route(const char* method, const std::string& pattern,
              const std::string& name, handler_fn fn);
+  /// The same for a route in continuation form: it must end every request
+  /// with `answer` (or an error through `answer_error`), typically from
+  /// the continuation of `ask_then`.
+  void async_route(const char* method, const std::string& pattern,
+                   const std::string& name, async_handler_fn fn);
+  route_metrics& add_route(const char* method, const std::string& pattern,
+                           const std::string& name);
+  /// Called on a loop with each request: finds its route and runs it.
+  void dispatch(exchange_ptr x);
+  /// Fills the envelope of an error the front or the router produced.
+  void answer_refused(http_exchange& x, const std::string& request_id);
+  /// Records metrics and the exchange, then hands the answer back.
+  void finish(request_scope& rq);
+  /// Ends a continuation-form request with what `rq.res` holds.
+  void answer(const call_ptr& c);
+  void answer_error(const call_ptr& c, const http_reply_error& e);
+  void answer_error(const call_ptr& c, const caf::error& err);
+  /// Runs `f` for `c`; an error it throws becomes the answer.
+  template <class F>
+  void guarded(const call_ptr& c, F&& f) {
+    try {
+      f();
+    } catch (const http_reply_error& e) {
+      answer_error(c, e);
+    } catch (const std::exception& e) {
+      answer_internal(c, e);
+    }
+  }
+  void answer_internal(const call_ptr& c, const std::exception& e);
+
+  /// The continuation-form `ask`: a request from the call's loop to the
+  /// entity `key`; `f(Result&)` runs on that loop, an error answers.
+  template <class Iface, class Result, class F, class... Ts>
+  void ask_then(const call_ptr& c, const region_ref& region, std::string key,
+                F f, Ts... xs) {
+    static_assert(answers_with<Iface, Result, Ts...>(),
+                  "the entity does not accept this message with this answer");
+    envelope env{std::move(key), caf::make_message(std::move(xs)...)};
+    request_entity(
+      c->exchange->self(), region, timeout, std::move(env),
+      [this, c, f](Result& r) mutable { guarded(c, [&] { f(r); }); },
+      [this, c](caf::error& err) { answer_error(c, err); });
+  }
   void register_routes();
   void register_share_routes();
   void register_render_routes();
@@ -124,6 +202,25 @@ struct gateway::impl {
 
   /// Verifies the bearer token and makes sure the user exists. 401 if not.
   user_claims authenticate(request_scope& rq);
+  /// The claims of a bearer token that verifies; 401 otherwise.
+  user_claims verified_bearer(request_scope& rq);
+  /// `ensure_user` in continuation form: `f()` runs once the user exists
+  /// (at once when this gateway has seen it before).
+  template <class F>
+  void ensure_user_then(const call_ptr& c, const user_claims& claims, F f) {
+    if (user_known(claims)) {
+      f();
+      return;
+    }
+    ask_then<user_actor, atom::ok>(c, deps.users, claims.user_id,
+                                   [this, f, claims](atom::ok) {
+                                     remember_user(claims);
+                                     f();
+                                   },
+                                   atom::ensure_v, claims);
+  }
+  bool user_known(const user_claims& claims);
+  void remember_user(const user_claims& claims);
   /// Content type, size and syntax checks; returns the parsed object.
   simdjson::dom::object json_body(request_scope& rq);
 
@@ -151,7 +248,19 @@ struct gateway::impl {
   /// The fields every answer about a share carries (create, list, PATCH).
   void write_share_fields(json_writer& w, const share_info& s);
   std::string share_json(const share_info& s);
-  shared_wishlist view_share(request_scope& rq);
+  /// Looks a shared token up for a recipient: rate limit, shape check,
+  /// one counted view; `f(shared_wishlist&)` gets it. Throws or answers
+  /// the contract's 404/429 otherwise.
+  template <class F>
+  void view_share_then(const call_ptr& c, F f) {
+    apply_limit(*c, limiter->check_share_lookup(client_address(c->req),
+                                                deps.clock->now_ms()));
+    auto token = c->req.matches[1].str();
+    if (!plausible_share_token(token))
+      fail(404, "SHARE_NOT_FOUND", share_gone_message);
+    ask_then<share_actor, shared_wishlist>(c, deps.shares, token, f,
+                                           atom::view_v, meta_of(c->req));
+  }
 
   caf::scoped_actor& self();
   caf::error ensure_user(const user_claims& claims);

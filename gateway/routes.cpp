@@ -3,6 +3,8 @@
 // the result, reply. No business rules here.
 
 #include <cmath>
+#include <fstream>
+#include <iterator>
 
 #include "actors/region.hpp"
 #include "adapters/ids.hpp"
@@ -160,51 +162,57 @@ void gateway::impl::register_routes() {
           reply_json(rq, 200, product_json(saved));
         });
 
-  route("GET", R"(/api/v2/products/([^/]+))", "product_get",
-        [this](request_scope& rq) {
-          auto id = path_id(rq, 1, 404, "NOT_FOUND", "Product");
-          auto p = unwrap(ask<product_actor, product>(self(), deps.products,
-                                                      id, timeout,
-                                                      atom::get_v));
-          reply_json(rq, 200, product_json(p));
-        });
+  async_route("GET", R"(/api/v2/products/([^/]+))", "product_get",
+              [this](const call_ptr& c) {
+                auto id = path_id(*c, 1, 404, "NOT_FOUND", "Product");
+                ask_then<product_actor, product>(
+                  c, deps.products, id,
+                  [this, c](product& p) {
+                    reply_json(*c, 200, product_json(p));
+                    answer(c);
+                  },
+                  atom::get_v);
+              });
 
   // -- wishlists (the literal "my" route first: it would match {id}) ------------
 
-  route("POST", R"(/api/v2/wishlists/my/items)", "wishlist_my_items_add",
-        [this](request_scope& rq) {
-          auto user = authenticate(rq);
-          auto body = json_body(rq);
-          std::vector<field_problem> problems;
-          std::string product_id;
-          std::string source;
-          std::string source_token;
-          id_field(body, "product_id", product_id, problems);
-          string_field(body, "source", false, 1, 64, source, problems);
-          string_field(body, "source_token", false, 1, 64, source_token,
-                       problems);
-          if (!source.empty() && source != "shared_wishlist")
-            problems.push_back({"source", "must be \"shared_wishlist\""});
-          if (source == "shared_wishlist" && source_token.empty())
-            problems.push_back({"source_token", "is required with source"});
-          if (!problems.empty())
-            fail_validation(problems);
-          if (!source.empty()) {
-            // Add-from-share: the share checks the token is live and the
-            // product visible in it, adds, and counts it.
-            if (!plausible_share_token(source_token))
-              fail(404, "SHARE_NOT_FOUND", share_gone_message);
-            auto added = unwrap(ask<share_actor, item_added>(
-              self(), deps.shares, source_token, timeout, atom::add_v,
-              user.user_id, product_id, meta_of(rq.req)));
-            reply_json(rq, added.created ? 201 : 200, item_added_json(added));
-            return;
-          }
-          auto added = unwrap(ask<user_actor, item_added>(
-            self(), deps.users, user.user_id, timeout, atom::add_v,
-            product_id));
-          reply_json(rq, added.created ? 201 : 200, item_added_json(added));
-        });
+  async_route(
+    "POST", R"(/api/v2/wishlists/my/items)", "wishlist_my_items_add",
+    [this](const call_ptr& c) {
+      auto user = verified_bearer(*c);
+      auto body = json_body(*c);
+      std::vector<field_problem> problems;
+      std::string product_id;
+      std::string source;
+      std::string source_token;
+      id_field(body, "product_id", product_id, problems);
+      string_field(body, "source", false, 1, 64, source, problems);
+      string_field(body, "source_token", false, 1, 64, source_token, problems);
+      if (!source.empty() && source != "shared_wishlist")
+        problems.push_back({"source", "must be \"shared_wishlist\""});
+      if (source == "shared_wishlist" && source_token.empty())
+        problems.push_back({"source_token", "is required with source"});
+      if (!problems.empty())
+        fail_validation(problems);
+      ensure_user_then(c, user, [=] {
+        auto reply = [this, c](item_added& added) {
+          reply_json(*c, added.created ? 201 : 200, item_added_json(added));
+          answer(c);
+        };
+        if (!source.empty()) {
+          // Add-from-share: the share checks the token is live and the
+          // product visible in it, adds, and counts it.
+          if (!plausible_share_token(source_token))
+            fail(404, "SHARE_NOT_FOUND", share_gone_message);
+          ask_then<share_actor, item_added>(c, deps.shares, source_token,
+                                            reply, atom::add_v, user.user_id,
+                                            product_id, meta_of(c->req));
+          return;
+        }
+        ask_then<user_actor, item_added>(c, deps.users, user.user_id, reply,
+                                         atom::add_v, product_id);
+      });
+    });
 
   route("POST", R"(/api/v2/wishlists)", "wishlist_create",
         [this](request_scope& rq) {
@@ -227,14 +235,21 @@ void gateway::impl::register_routes() {
           reply_json(rq, 201, w.take());
         });
 
-  route("GET", R"(/api/v2/wishlists/([^/]+))", "wishlist_get",
-        [this](request_scope& rq) {
-          auto user = authenticate(rq);
-          auto id = path_id(rq, 1, 404, "WISHLIST_NOT_FOUND", "Wishlist");
-          auto view = unwrap(ask<wishlist_actor, wishlist_view>(
-            self(), deps.wishlists, id, timeout, atom::get_v, user.user_id));
-          reply_json(rq, 200, wishlist_json(view));
-        });
+  async_route("GET", R"(/api/v2/wishlists/([^/]+))", "wishlist_get",
+              [this](const call_ptr& c) {
+                auto user = verified_bearer(*c);
+                auto id = path_id(*c, 1, 404, "WISHLIST_NOT_FOUND",
+                                  "Wishlist");
+                ensure_user_then(c, user, [=] {
+                  ask_then<wishlist_actor, wishlist_view>(
+                    c, deps.wishlists, id,
+                    [this, c](wishlist_view& view) {
+                      reply_json(*c, 200, wishlist_json(view));
+                      answer(c);
+                    },
+                    atom::get_v, user.user_id);
+                });
+              });
 
   route("POST", R"(/api/v2/wishlists/([^/]+)/items)", "wishlist_items_add",
         [this](request_scope& rq) {
@@ -314,8 +329,27 @@ void gateway::impl::register_routes() {
     });
   }
 
-  // Product images of the catalog folder (demo thumbnails).
-  svr.set_mount_point("/catalog/images", deps.opts.catalog_dir + "/images");
+  // Product images of the catalog folder (demo thumbnails): plain file
+  // names only, so no path leaves the folder.
+  route("GET", R"(/catalog/images/([A-Za-z0-9_.-]+))", "catalog_image",
+        [this](request_scope& rq) {
+          auto name = rq.req.matches[1].str();
+          auto dot = name.rfind('.');
+          auto ext = dot == std::string::npos ? "" : name.substr(dot + 1);
+          const char* type = ext == "png"                   ? "image/png"
+                             : ext == "jpg" || ext == "jpeg" ? "image/jpeg"
+                             : ext == "webp"                 ? "image/webp"
+                             : ext == "svg" ? "image/svg+xml"
+                                            : "application/octet-stream";
+          std::ifstream in{deps.opts.catalog_dir + "/images/" + name,
+                           std::ios::binary};
+          if (name.front() == '.' || !in)
+            fail(404, "NOT_FOUND", "No such image");
+          std::string body{std::istreambuf_iterator<char>{in}, {}};
+          rq.res.status = 200;
+          rq.res.set_header("Cache-Control", "public, max-age=3600");
+          rq.res.set_content(std::move(body), type);
+        });
 }
 
 } // namespace vantage

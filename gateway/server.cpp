@@ -1,9 +1,5 @@
 #include "gateway/server.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include "actors/io_pool.hpp"
 #include "adapters/ids.hpp"
 #include "adapters/log.hpp"
@@ -103,34 +99,6 @@ const char* default_message(int status) {
 
 constexpr size_t max_body_bytes = 64 * 1024;
 
-/// Re-listens the bound socket with a deep backlog: httplib 0.11's compiled
-/// build listens with a backlog of 5, which drops connections under load.
-void deepen_backlog(uint16_t port) {
-  for (int fd = 3; fd < 4096; ++fd) {
-    sockaddr_storage addr{};
-    socklen_t len = sizeof(addr);
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-      continue;
-    int type = 0;
-    socklen_t tlen = sizeof(type);
-    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0
-        || type != SOCK_STREAM)
-      continue;
-    int accepting = 0;
-    socklen_t alen = sizeof(accepting);
-    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &alen) != 0
-        || accepting == 0)
-      continue;
-    uint16_t p = 0;
-    if (addr.ss_family == AF_INET)
-      p = ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
-    else if (addr.ss_family == AF_INET6)
-      p = ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
-    if (p == port)
-      ::listen(fd, 4096);
-  }
-}
-
 } // namespace
 
 // -- gateway::impl ----------------------------------------------------------------
@@ -183,21 +151,28 @@ void gateway::impl::reply_empty(request_scope& rq, int status) {
   rq.res.status = status;
 }
 
-caf::error gateway::impl::ensure_user(const user_claims& claims) {
+bool gateway::impl::user_known(const user_claims& claims) {
   auto cache_key = claims.user_id + '\x1f' + claims.display_name;
-  {
-    std::lock_guard<std::mutex> guard{known_users_mtx};
-    if (known_users.count(cache_key) > 0)
-      return caf::none;
-  }
+  std::lock_guard<std::mutex> guard{known_users_mtx};
+  return known_users.count(cache_key) > 0;
+}
+
+void gateway::impl::remember_user(const user_claims& claims) {
+  auto cache_key = claims.user_id + '\x1f' + claims.display_name;
+  std::lock_guard<std::mutex> guard{known_users_mtx};
+  if (known_users.size() > 100000)
+    known_users.clear();
+  known_users.insert(std::move(cache_key));
+}
+
+caf::error gateway::impl::ensure_user(const user_claims& claims) {
+  if (user_known(claims))
+    return caf::none;
   auto r = ask<user_actor, atom::ok>(self(), deps.users, claims.user_id,
                                      timeout, atom::ensure_v, claims);
   if (!r)
     return r.error();
-  std::lock_guard<std::mutex> guard{known_users_mtx};
-  if (known_users.size() > 100000)
-    known_users.clear();
-  known_users.insert(cache_key);
+  remember_user(claims);
   return caf::none;
 }
 
@@ -223,14 +198,19 @@ std::optional<user_claims> gateway::impl::optional_user(request_scope& rq) {
   return bearer_claims(rq, why);
 }
 
-user_claims gateway::impl::authenticate(request_scope& rq) {
+user_claims gateway::impl::verified_bearer(request_scope& rq) {
   std::string why;
   auto claims = bearer_claims(rq, why);
   if (!claims)
     fail(401, "UNAUTHORIZED", why);
-  if (auto err = ensure_user(*claims))
+  return std::move(*claims);
+}
+
+user_claims gateway::impl::authenticate(request_scope& rq) {
+  auto claims = verified_bearer(rq);
+  if (auto err = ensure_user(claims))
     fail_with(err);
-  return *claims;
+  return claims;
 }
 
 simdjson::dom::object gateway::impl::json_body(request_scope& rq) {
@@ -255,71 +235,142 @@ simdjson::dom::object gateway::impl::json_body(request_scope& rq) {
   return obj;
 }
 
-void gateway::impl::route(const char* method, const std::string& pattern,
-                          const std::string& name, handler_fn fn) {
-  auto& rm = routes.emplace_back();
+route_metrics& gateway::impl::add_route(const char* method,
+                                       const std::string& pattern,
+                                       const std::string& name) {
+  auto& rm = metrics_of_routes.emplace_back();
   rm.name = name;
+  rm.method = method;
   rm.latency = &deps.metrics->get_histogram(
     "vantage_http_request_duration_seconds",
     "HTTP request latency by route", {{"route", name}});
-  auto wrapped = [this, &rm, fn = std::move(fn),
-                  method](const httplib::Request& req, httplib::Response& res) {
-    auto start = std::chrono::steady_clock::now();
-    request_scope rq{req, res, request_id_of(req)};
-    res.set_header("X-Request-ID", rq.request_id);
-    try {
-      fn(rq);
-    } catch (const http_reply_error& e) {
-      res.status = e.status;
-      res.set_content(error_body(e.code, e.message, rq.request_id, e.details,
-                                 e.extra),
-                      "application/json; charset=utf-8");
-    } catch (const std::exception& e) {
-      log_event(log_level::error, "gateway", e.what(),
-                "\"request_id\":\"" + rq.request_id + "\"");
-      res.status = 500;
-      res.set_content(error_body("INTERNAL", "Internal error", rq.request_id),
-                      "application/json; charset=utf-8");
+  auto& entry = routes.emplace_back();
+  entry.method = method;
+  entry.pattern = std::regex{pattern};
+  entry.literal_prefix = pattern.substr(0, pattern.find_first_of("()[]{}.*+?^$|\\"));
+  entry.metrics = &rm;
+  return rm;
+}
+
+void gateway::impl::route(const char* method, const std::string& pattern,
+                          const std::string& name, handler_fn fn) {
+  add_route(method, pattern, name);
+  routes.back().blocking = std::move(fn);
+}
+
+void gateway::impl::async_route(const char* method, const std::string& pattern,
+                                const std::string& name, async_handler_fn fn) {
+  add_route(method, pattern, name);
+  routes.back().async = std::move(fn);
+}
+
+void gateway::impl::dispatch(exchange_ptr x) {
+  auto& req = x->req;
+  // HEAD is GET without the body (the front drops it).
+  const std::string& method = x->head ? std::string{"GET"} : req.method;
+  route_entry* found = nullptr;
+  for (auto& r : routes)
+    if (r.method == method
+        && req.path.compare(0, r.literal_prefix.size(), r.literal_prefix) == 0
+        && std::regex_match(req.path, req.matches, r.pattern)) {
+      found = &r;
+      break;
     }
-    std::chrono::duration<double> took = std::chrono::steady_clock::now()
-                                         - start;
-    rm.latency->observe(took.count());
-    auto status = res.status >= 100 && res.status < 600 ? res.status : 500;
-    auto* c = rm.by_status[status].load(std::memory_order_acquire);
-    if (c == nullptr) {
-      c = &deps.metrics->get_counter("vantage_http_requests_total",
-                                     "HTTP requests by route, method, status",
-                                     {{"route", rm.name},
-                                      {"method", method},
-                                      {"status", std::to_string(status)}});
-      rm.by_status[status].store(c, std::memory_order_release);
-    }
-    c->inc();
-    if (deps.recorder) {
-      recorded_exchange x;
-      x.method = req.method;
-      x.path = req.target.empty() ? req.path : req.target;
-      for (auto& h : req.headers)
-        x.request_headers.emplace_back(h.first, h.second);
-      x.request_body = req.body;
-      x.status = res.status;
-      for (auto& h : res.headers)
-        x.response_headers.emplace_back(h.first, h.second);
-      x.response_body = res.body;
-      deps.recorder->record(x);
-    }
-  };
-  std::string m = method;
-  if (m == "GET")
-    svr.Get(pattern, wrapped);
-  else if (m == "POST")
-    svr.Post(pattern, wrapped);
-  else if (m == "PUT")
-    svr.Put(pattern, wrapped);
-  else if (m == "PATCH")
-    svr.Patch(pattern, wrapped);
-  else if (m == "DELETE")
-    svr.Delete(pattern, wrapped);
+  if (found == nullptr) {
+    x->res.status = 404;
+    answer_refused(*x, request_id_of(req));
+    x->respond();
+    return;
+  }
+  auto c = std::make_shared<request_scope>(std::move(x));
+  c->started = std::chrono::steady_clock::now();
+  c->request_id = request_id_of(c->req);
+  c->metrics = found->metrics;
+  c->res.set_header("X-Request-ID", c->request_id);
+  if (found->async) {
+    guarded(c, [&] { found->async(c); });
+    return;
+  }
+  front->run_blocking([this, c, fn = &found->blocking] {
+    guarded(c, [&] { (*fn)(*c); });
+    if (!c->answered)
+      finish(*c);
+  });
+}
+
+void gateway::impl::answer_refused(http_exchange& x,
+                                   const std::string& request_id) {
+  x.res.set_header("X-Request-ID", request_id);
+  x.res.set_content(error_body(default_code(x.res.status),
+                               default_message(x.res.status), request_id),
+                    "application/json; charset=utf-8");
+  unmatched_requests->inc();
+}
+
+void gateway::impl::answer(const call_ptr& c) {
+  finish(*c);
+}
+
+void gateway::impl::answer_error(const call_ptr& c, const http_reply_error& e) {
+  if (c->on_error && c->on_error(*c, e))
+    return;
+  c->res.status = e.status;
+  c->res.set_content(error_body(e.code, e.message, c->request_id, e.details,
+                                e.extra),
+                     "application/json; charset=utf-8");
+  finish(*c);
+}
+
+void gateway::impl::answer_error(const call_ptr& c, const caf::error& err) {
+  auto h = to_http_error(err);
+  answer_error(c, http_reply_error{h.status, h.code, h.message, {}});
+}
+
+void gateway::impl::answer_internal(const call_ptr& c,
+                                    const std::exception& e) {
+  log_event(log_level::error, "gateway", e.what(),
+            "\"request_id\":\"" + c->request_id + "\"");
+  c->res.status = 500;
+  c->res.set_content(error_body("INTERNAL", "Internal error", c->request_id),
+                     "application/json; charset=utf-8");
+  finish(*c);
+}
+
+void gateway::impl::finish(request_scope& rq) {
+  if (rq.answered)
+    return;
+  rq.answered = true;
+  auto& rm = *rq.metrics;
+  auto& req = rq.req;
+  auto& res = rq.res;
+  std::chrono::duration<double> took = std::chrono::steady_clock::now()
+                                       - rq.started;
+  rm.latency->observe(took.count());
+  auto status = res.status >= 100 && res.status < 600 ? res.status : 500;
+  auto* c = rm.by_status[status].load(std::memory_order_acquire);
+  if (c == nullptr) {
+    c = &deps.metrics->get_counter("vantage_http_requests_total",
+                                   "HTTP requests by route, method, status",
+                                   {{"route", rm.name},
+                                    {"method", rm.method},
+                                    {"status", std::to_string(status)}});
+    rm.by_status[status].store(c, std::memory_order_release);
+  }
+  c->inc();
+  if (deps.recorder) {
+    recorded_exchange x;
+    x.method = req.method;
+    x.path = req.target.empty() ? req.path : req.target;
+    for (auto& h : req.headers)
+      x.request_headers.emplace_back(h.first, h.second);
+    x.request_body = req.body;
+    x.status = res.status;
+    for (auto& h : res.headers)
+      x.response_headers.emplace_back(h.first, h.second);
+    x.response_body = res.body;
+    deps.recorder->record(x);
+  }
+  rq.exchange->respond();
 }
 
 std::string gateway::impl::healthz(int& status) {
@@ -393,53 +444,25 @@ gateway::~gateway() {
 
 bool gateway::start(std::string& err) {
   auto& d = *impl_;
-  auto threads = static_cast<size_t>(std::max(4, d.deps.opts.http_threads));
-  d.svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  d.svr.set_tcp_nodelay(true);
-  d.svr.set_keep_alive_max_count(100000);
-  d.svr.set_keep_alive_timeout(10);
-  d.svr.set_read_timeout(10, 0);
-  d.svr.set_payload_max_length(max_body_bytes);
   d.unmatched_requests = &d.deps.metrics->get_counter(
     "vantage_http_unmatched_requests_total",
     "Requests that matched no route or failed before routing");
-  // Errors httplib produces itself (no route, body too large, bad request
-  // line) still get the contract's envelope and a request id.
-  d.svr.set_error_handler(httplib::Server::HandlerWithResponse{
-    [this](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty())
-      return httplib::Server::HandlerResponse::Unhandled;
-    // Every id we serve is short: a URI too long for httplib names nothing
-    // here, which is a 404 (a 1 MB share token must look like any other
-    // unknown one), not a 414.
-    if (res.status == 414)
-      res.status = 404;
-    auto id = res.has_header("X-Request-ID")
-                ? res.get_header_value("X-Request-ID")
-                : request_id_of(req);
-    res.set_header("X-Request-ID", id);
-    res.set_content(error_body(default_code(res.status),
-                               default_message(res.status), id),
-                    "application/json; charset=utf-8");
-    impl_->unmatched_requests->inc();
-    return httplib::Server::HandlerResponse::Handled;
-  }});
   d.register_routes();
-  uint16_t port = d.deps.opts.http_port;
-  if (port == 0) {
-    auto p = d.svr.bind_to_any_port(d.deps.opts.http_bind);
-    if (p <= 0) {
-      err = "cannot bind an ephemeral port on " + d.deps.opts.http_bind;
-      return false;
-    }
-    port = static_cast<uint16_t>(p);
-  } else if (!d.svr.bind_to_port(d.deps.opts.http_bind, port)) {
-    err = "cannot bind " + d.deps.opts.http_bind + ":" + std::to_string(port);
+  http_front_options fo;
+  fo.bind = d.deps.opts.http_bind;
+  fo.port = d.deps.opts.http_port;
+  fo.loops = d.deps.opts.http_loops;
+  fo.blocking_threads = std::max(1, d.deps.opts.http_threads);
+  fo.max_body_bytes = max_body_bytes;
+  fo.idle_timeout_s = 10;
+  d.front = std::make_unique<http_front>(
+    *d.deps.sys, fo, [&d](exchange_ptr x) { d.dispatch(std::move(x)); },
+    // Errors the front produces itself (body too large, malformed request,
+    // a target too long to name anything) get the contract's envelope too.
+    [&d](http_exchange& x) { d.answer_refused(x, request_id_of(x.req)); });
+  if (!d.front->start(err))
     return false;
-  }
-  d.bound_port = port;
-  deepen_backlog(port);
-  d.thread = std::thread([&d] { d.svr.listen_after_bind(); });
+  d.bound_port = d.front->port();
   return true;
 }
 
@@ -448,16 +471,8 @@ uint16_t gateway::port() const {
 }
 
 void gateway::stop() {
-  auto& d = *impl_;
-  if (d.thread.joinable()) {
-    d.svr.stop();
-    d.thread.join();
-  }
-}
-
-void gateway::wait() {
-  if (impl_->thread.joinable())
-    impl_->thread.join();
+  if (impl_->front)
+    impl_->front->stop();
 }
 
 } // namespace vantage

@@ -54,7 +54,8 @@ struct gateway_deps {
   node_options opts;
 };
 
-/// The HTTP gateway (cpp-httplib): routes -> messages -> HTTP.
+/// The HTTP gateway: routes -> messages -> HTTP, behind the event-driven
+/// front of gateway/http_front.hpp.
 class gateway {
 public:
   explicit gateway(gateway_deps deps);
@@ -69,9 +70,6 @@ public:
 
   /// Stops accepting, finishes in-flight requests, joins threads.
   void stop();
-
-  /// Serves until stop() from another thread.
-  void wait();
 
   struct impl;
 

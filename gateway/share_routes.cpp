@@ -145,22 +145,11 @@ std::string gateway::impl::share_json(const share_info& s) {
   return w.take();
 }
 
-/// Looks a shared token up for a recipient: rate limit, shape check, one
-/// counted view. Throws the contract's 404/429 otherwise.
-shared_wishlist gateway::impl::view_share(request_scope& rq) {
-  apply_limit(rq, limiter->check_share_lookup(client_address(rq.req),
-                                              deps.clock->now_ms()));
-  auto token = rq.req.matches[1].str();
-  if (!plausible_share_token(token))
-    fail(404, "SHARE_NOT_FOUND", share_gone_message);
-  return unwrap(ask<share_actor, shared_wishlist>(
-    self(), deps.shares, token, timeout, atom::view_v, meta_of(rq.req)));
-}
-
 void gateway::impl::register_share_routes() {
-  route("POST", R"(/api/v2/wishlists/([^/]+)/share)", "share_create",
-        [this](request_scope& rq) {
-          auto user = authenticate(rq);
+  async_route("POST", R"(/api/v2/wishlists/([^/]+)/share)", "share_create",
+        [this](const call_ptr& c) {
+          auto& rq = *c;
+          auto user = verified_bearer(rq);
           auto wishlist_id = path_id(rq, 1, 404, "WISHLIST_NOT_FOUND",
                                      "Wishlist");
           auto body = json_body(rq);
@@ -200,22 +189,33 @@ void gateway::impl::register_share_routes() {
           if (!problems.empty())
             fail_validation(problems);
           auto token = new_share_token();
-          // Ownership and hidden items first: a request that would fail
-          // anyway does not spend one of the user's 20 creations.
-          unwrap(ask<share_actor, atom::ok>(self(), deps.shares, token,
-                                            timeout, atom::check_v, req));
-          apply_limit(rq, limiter->check_share_create(user.user_id,
-                                                      deps.clock->now_ms()));
-          auto info = unwrap(ask<share_actor, share_info>(
-            self(), deps.shares, token, timeout, atom::create_v, req));
-          json_writer w;
-          w.begin_object();
-          write_share_fields(w, info);
-          w.key("preview_image_url").value(preview_url(info.share_token))
-            .key("preview_status").value(info.preview_status)
-            .key("item_count").value(static_cast<int64_t>(info.item_count))
-            .end_object();
-          reply_json(rq, 201, w.take());
+          ensure_user_then(c, user, [this, c, token, req, user] {
+            // Ownership and hidden items first: a request that would fail
+            // anyway does not spend one of the user's 20 creations.
+            ask_then<share_actor, atom::ok>(
+              c, deps.shares, token,
+              [this, c, token, req, user](atom::ok) {
+                apply_limit(*c, limiter->check_share_create(
+                                  user.user_id, deps.clock->now_ms()));
+                ask_then<share_actor, share_info>(
+                  c, deps.shares, token,
+                  [this, c](share_info& info) {
+                    json_writer w;
+                    w.begin_object();
+                    write_share_fields(w, info);
+                    w.key("preview_image_url")
+                      .value(preview_url(info.share_token))
+                      .key("preview_status").value(info.preview_status)
+                      .key("item_count")
+                      .value(static_cast<int64_t>(info.item_count))
+                      .end_object();
+                    reply_json(*c, 201, w.take());
+                    answer(c);
+                  },
+                  atom::create_v, req);
+              },
+              atom::check_v, req);
+          });
         });
 
   route("GET", R"(/api/v2/wishlists/([^/]+)/shares)", "share_list",
@@ -275,10 +275,10 @@ void gateway::impl::register_share_routes() {
           reply_empty(rq, 204);
         });
 
-  route("GET", R"(/api/v2/wishlists/shared/([^/]+))", "share_view_json",
-        [this](request_scope& rq) {
-          auto viewer = optional_user(rq);
-          auto w = view_share(rq);
+  async_route("GET", R"(/api/v2/wishlists/shared/([^/]+))", "share_view_json",
+        [this](const call_ptr& c) {
+          auto viewer = optional_user(*c);
+          view_share_then(c, [this, c, viewer](shared_wishlist& w) {
           int64_t total = 0;
           json_writer out;
           out.begin_object().key("wishlist").begin_object()
@@ -306,26 +306,32 @@ void gateway::impl::register_share_routes() {
             .value(viewer.has_value() && viewer->user_id != w.owner_id)
             .key("is_authenticated").value(viewer.has_value())
             .end_object();
-          reply_json(rq, 200, out.take());
+          reply_json(*c, 200, out.take());
+          answer(c);
+          });
         });
 
-  route("GET", R"(/wishlists/shared/([^/]+))", "share_view_html",
-        [this](request_scope& rq) {
-          try {
-            auto w = view_share(rq);
-            rq.res.status = 200;
-            rq.res.set_header("Cache-Control", "public, max-age=300");
-            rq.res.set_content(
-              shared_page_html(w, share_url(w.share_token),
-                               preview_url(w.share_token)),
-              "text/html; charset=utf-8");
-          } catch (const http_reply_error& e) {
-            if (e.status != 404)
-              throw;
-            rq.res.status = 404;
-            rq.res.set_content(share_gone_html(), "text/html; charset=utf-8");
-          }
-        });
+  async_route(
+    "GET", R"(/wishlists/shared/([^/]+))", "share_view_html",
+    [this](const call_ptr& c) {
+      // The page of a share that is gone is HTML too, not the envelope.
+      c->on_error = [this](request_scope& rq, const http_reply_error& e) {
+        if (e.status != 404)
+          return false;
+        rq.res.status = 404;
+        rq.res.set_content(share_gone_html(), "text/html; charset=utf-8");
+        finish(rq);
+        return true;
+      };
+      view_share_then(c, [this, c](shared_wishlist& w) {
+        c->res.status = 200;
+        c->res.set_header("Cache-Control", "public, max-age=300");
+        c->res.set_content(shared_page_html(w, share_url(w.share_token),
+                                            preview_url(w.share_token)),
+                           "text/html; charset=utf-8");
+        answer(c);
+      });
+    });
 }
 
 } // namespace vantage
