@@ -189,10 +189,13 @@ caf::expected<Result> ask(caf::scoped_actor& self, const region_ref& region,
 /// A request from an event-based actor to the entity of `env`, like
 /// `self->request(region, ...).then(f, g)` but by `entity_route`; a
 /// bounced request goes once more through the region.
-template <class Self, class OnResult, class OnError>
-void request_entity(Self* self, const region_ref& region,
-                    std::chrono::milliseconds timeout, envelope env,
-                    OnResult f, OnError g) {
+/// `timeout` may be `caf::duration{caf::infinite}` for a requester that enforces its own
+/// deadline (the HTTP loops do: a timed request costs a clock entry, a
+/// wake-up of CAF's clock thread and, in CAF 0.17, a timeout message that
+/// arrives even after the answer).
+template <class Self, class Timeout, class OnResult, class OnError>
+void request_entity(Self* self, const region_ref& region, Timeout timeout,
+                    envelope env, OnResult f, OnError g) {
   auto [dest, msg] = entity_route(region, env);
   auto retry = [=](caf::error& err) mutable {
     if (bounced(err))

@@ -94,6 +94,7 @@ struct request_scope {
   route_metrics* metrics = nullptr;
   std::chrono::steady_clock::time_point started;
   bool answered = false;
+  bool deadline_armed = false;
   /// A route that renders some errors itself (an HTML page) sets this; it
   /// returns true when it answered `e`.
   std::function<bool(request_scope&, const http_reply_error&)> on_error;
@@ -176,6 +177,12 @@ struct gateway::impl {
   }
   void answer_internal(const call_ptr& c, const std::exception& e);
 
+  /// The first request of a call in continuation form starts its deadline
+  /// (the gateway's request timeout, for the whole call): the loop answers
+  /// it as a timeout unless an answer came first. Its actor requests go
+  /// untimed.
+  void arm_deadline(const call_ptr& c);
+
   /// The continuation-form `ask`: a request from the call's loop to the
   /// entity `key`; `f(Result&)` runs on that loop, an error answers.
   template <class Iface, class Result, class F, class... Ts>
@@ -184,8 +191,9 @@ struct gateway::impl {
     static_assert(answers_with<Iface, Result, Ts...>(),
                   "the entity does not accept this message with this answer");
     envelope env{std::move(key), caf::make_message(std::move(xs)...)};
+    arm_deadline(c);
     request_entity(
-      c->exchange->self(), region, timeout, std::move(env),
+      c->exchange->self(), region, caf::duration{caf::infinite}, std::move(env),
       [this, c, f](Result& r) mutable { guarded(c, [&] { f(r); }); },
       [this, c](caf::error& err) { answer_error(c, err); });
   }

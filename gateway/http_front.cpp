@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -18,6 +19,7 @@
 #include <deque>
 #include <mutex>
 #include <optional>
+#include <queue>
 #include <string_view>
 #include <thread>
 #include <unordered_map>
@@ -533,6 +535,11 @@ public:
       caf::actor_cast<caf::abstract_actor*>(companion_));
   }
 
+  /// On the loop's thread.
+  void add_deadline(steady::time_point when, std::weak_ptr<http_exchange> x) {
+    deadlines_.push({when, next_deadline_seq_++, std::move(x)});
+  }
+
   /// From any thread. On the loop's own thread the answer waits until the
   /// current event is handled: a route may answer from within dispatch.
   void answered(exchange_ptr x) {
@@ -580,8 +587,15 @@ private:
     std::vector<epoll_event> events(256);
     auto next_sweep = steady::now() + std::chrono::seconds{1};
     while (!stopping_) {
+      int wait_ms = 250;
+      if (!deadlines_.empty()) {
+        auto until = std::chrono::ceil<std::chrono::milliseconds>(
+                       deadlines_.top().when - steady::now())
+                       .count();
+        wait_ms = static_cast<int>(std::clamp<int64_t>(until, 0, wait_ms));
+      }
       int n = epoll_wait(epoll_fd_, events.data(),
-                         static_cast<int>(events.size()), 250);
+                         static_cast<int>(events.size()), wait_ms);
       for (int i = 0; i < n; ++i) {
         auto tag = events[i].data.u64;
         if (tag == listener_tag)
@@ -593,6 +607,7 @@ private:
         write_ready();
       }
       auto now = steady::now();
+      expire_due(now);
       if (now >= next_sweep) {
         sweep(now);
         next_sweep = now + std::chrono::seconds{1};
@@ -603,6 +618,7 @@ private:
     connections_.clear();
     drain_inbox();
     ready_.clear(); // exchanges hold this loop: no cycle left behind
+    deadlines_ = {};
     // What CAF's Qt companion does at its end (this build exports no
     // actor_companion::disconnect).
     companion()->on_enqueue({});
@@ -627,6 +643,19 @@ private:
         companion()->activate(&unit_, *m);
     for (auto& x : answers)
       ready_.push_back(std::move(x));
+  }
+
+  void expire_due(steady::time_point now) {
+    while (!deadlines_.empty() && deadlines_.top().when <= now) {
+      auto x = deadlines_.top().exchange.lock();
+      deadlines_.pop();
+      if (x && !x->responded.load() && x->on_expiry) {
+        auto expire = std::move(x->on_expiry);
+        x->on_expiry = nullptr;
+        expire();
+      }
+    }
+    write_ready();
   }
 
   void write_ready() {
@@ -813,6 +842,7 @@ private:
   }
 
   void write_answer(http_exchange& x) {
+    x.on_expiry = nullptr; // it may hold what holds the exchange
     auto* c = find(x.connection);
     if (c == nullptr || !c->in_flight)
       return; // the client went away meanwhile
@@ -893,6 +923,17 @@ private:
   std::vector<exchange_ptr> answers_;
   /// Answered on this thread, written after the current event.
   std::vector<exchange_ptr> ready_;
+  struct deadline {
+    steady::time_point when;
+    uint64_t seq;
+    std::weak_ptr<http_exchange> exchange;
+    bool operator>(const deadline& other) const {
+      return when != other.when ? when > other.when : seq > other.seq;
+    }
+  };
+  std::priority_queue<deadline, std::vector<deadline>, std::greater<>>
+    deadlines_;
+  uint64_t next_deadline_seq_ = 0;
   std::unordered_map<uint64_t, std::unique_ptr<connection>> connections_;
   uint64_t next_id_ = 2; // 0 and 1 tag the listener and the wake-up fd
 };
@@ -900,8 +941,16 @@ private:
 // -- exchange --------------------------------------------------------------------
 
 void http_exchange::respond() {
+  if (responded.exchange(true))
+    return;
   if (auto l = loop)
     l->answered(shared_from_this());
+}
+
+void http_exchange::expire_after(std::chrono::milliseconds after,
+                                 std::function<void()> f) {
+  on_expiry = std::move(f);
+  loop->add_deadline(steady::now() + after, weak_from_this());
 }
 
 loop_actor* http_exchange::self() const {

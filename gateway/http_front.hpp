@@ -6,6 +6,8 @@
 // continuation form, through the loop's CAF companion actor, or runs on a
 // small blocking pool and hands its answer back.
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -45,6 +47,12 @@ struct http_exchange : std::enable_shared_from_this<http_exchange> {
 
   void respond();
 
+  /// Runs `on_expiry` on the loop's thread when `respond()` has not been
+  /// called within `after`. Only from the loop's thread; routes in
+  /// continuation form use it instead of timed actor requests.
+  void expire_after(std::chrono::milliseconds after,
+                    std::function<void()> on_expiry);
+
   /// The companion actor of the loop that received the request: routes in
   /// continuation form send their requests from it, and their answers run
   /// on that loop's thread. Only for use on that thread.
@@ -55,6 +63,8 @@ struct http_exchange : std::enable_shared_from_this<http_exchange> {
   uint64_t connection = 0;
   bool head = false;
   bool keep_alive = true;
+  std::atomic<bool> responded{false};
+  std::function<void()> on_expiry;
 };
 
 using exchange_ptr = std::shared_ptr<http_exchange>;

@@ -307,6 +307,17 @@ void gateway::impl::answer_refused(http_exchange& x,
   unmatched_requests->inc();
 }
 
+void gateway::impl::arm_deadline(const call_ptr& c) {
+  if (c->deadline_armed)
+    return;
+  c->deadline_armed = true;
+  std::weak_ptr<request_scope> weak = c;
+  c->exchange->expire_after(timeout, [this, weak] {
+    if (auto c = weak.lock())
+      answer_error(c, caf::make_error(caf::sec::request_timeout));
+  });
+}
+
 void gateway::impl::answer(const call_ptr& c) {
   finish(*c);
 }

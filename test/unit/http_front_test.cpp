@@ -63,6 +63,13 @@ struct front_fixture {
                                "text/plain");
             x->respond();
           });
+        } else if (x->req.path == "/silent") {
+          // Nobody answers: the loop's deadline does.
+          x->expire_after(std::chrono::milliseconds{150}, [x] {
+            x->res.status = 504;
+            x->res.set_content("expired", "text/plain");
+            x->respond();
+          });
         } else {
           x->res.status = 404;
           x->res.set_content("none", "text/plain");
@@ -200,6 +207,22 @@ BOOST_AUTO_TEST_CASE(a_half_closed_client_still_gets_its_answer) {
   ::close(fd);
   BOOST_TEST(out.find("echo:hi") != std::string::npos);
   BOOST_TEST(out.find("Connection: close") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(an_unanswered_request_is_answered_at_its_deadline) {
+  int fd = connect();
+  auto start = std::chrono::steady_clock::now();
+  send_all(fd, "GET /silent HTTP/1.1\r\n\r\n");
+  auto out = read_until(fd, "expired");
+  auto took = std::chrono::steady_clock::now() - start;
+  BOOST_TEST(out.find("HTTP/1.1 504 ") == 0);
+  BOOST_TEST(out.find("expired") != std::string::npos);
+  BOOST_TEST((took >= 150ms));
+  // The connection stays usable after an expiry.
+  send_all(fd, "POST /async HTTP/1.1\r\nContent-Length: 2\r\n"
+               "Connection: close\r\n\r\nok");
+  BOOST_TEST(read_to_end(fd).find("echo:ok") != std::string::npos);
+  ::close(fd);
 }
 
 BOOST_AUTO_TEST_CASE(refusals_answer_and_close_without_dispatch) {
