@@ -19,7 +19,6 @@
 #include <deque>
 #include <mutex>
 #include <optional>
-#include <queue>
 #include <string_view>
 #include <thread>
 #include <unordered_map>
@@ -43,6 +42,9 @@ constexpr size_t max_buffered_ahead = 1024 * 1024;
 /// How long a closing connection waits for the peer's FIN, discarding what
 /// it still sends, so that the kernel does not reset the answer away.
 constexpr auto linger_time = std::chrono::seconds{2};
+
+/// How often a loop looks for requests past their deadline.
+constexpr auto deadline_scan = std::chrono::milliseconds{100};
 
 constexpr uint64_t listener_tag = 0;
 constexpr uint64_t wakeup_tag = 1;
@@ -535,9 +537,13 @@ public:
       caf::actor_cast<caf::abstract_actor*>(companion_));
   }
 
-  /// On the loop's thread.
-  void add_deadline(steady::time_point when, std::weak_ptr<http_exchange> x) {
-    deadlines_.push({when, next_deadline_seq_++, std::move(x)});
+  /// On the loop's thread: `x` (its connection's request in flight) is
+  /// expired at `when` unless answered first.
+  void add_deadline(steady::time_point when, const exchange_ptr& x) {
+    if (auto* c = find(x->connection); c != nullptr && c->in_flight) {
+      c->deadline = when;
+      c->expiring = x;
+    }
   }
 
   /// From any thread. On the loop's own thread the answer waits until the
@@ -570,6 +576,9 @@ private:
     bool peer_closed = false; // FIN seen: answer what is buffered, then close
     steady::time_point last_activity;
     steady::time_point linger_until;
+    /// The request in flight's deadline, if its route set one.
+    steady::time_point deadline = steady::time_point::max();
+    std::weak_ptr<http_exchange> expiring;
     std::string remote_addr;
     int remote_port = 0;
   };
@@ -586,16 +595,11 @@ private:
     loop_thread_ = std::this_thread::get_id();
     std::vector<epoll_event> events(256);
     auto next_sweep = steady::now() + std::chrono::seconds{1};
+    auto next_deadline_scan = steady::now() + deadline_scan;
     while (!stopping_) {
-      int wait_ms = 250;
-      if (!deadlines_.empty()) {
-        auto until = std::chrono::ceil<std::chrono::milliseconds>(
-                       deadlines_.top().when - steady::now())
-                       .count();
-        wait_ms = static_cast<int>(std::clamp<int64_t>(until, 0, wait_ms));
-      }
       int n = epoll_wait(epoll_fd_, events.data(),
-                         static_cast<int>(events.size()), wait_ms);
+                         static_cast<int>(events.size()),
+                         static_cast<int>(deadline_scan.count()));
       for (int i = 0; i < n; ++i) {
         auto tag = events[i].data.u64;
         if (tag == listener_tag)
@@ -607,7 +611,10 @@ private:
         write_ready();
       }
       auto now = steady::now();
-      expire_due(now);
+      if (now >= next_deadline_scan) {
+        expire_due(now);
+        next_deadline_scan = now + deadline_scan;
+      }
       if (now >= next_sweep) {
         sweep(now);
         next_sweep = now + std::chrono::seconds{1};
@@ -618,7 +625,6 @@ private:
     connections_.clear();
     drain_inbox();
     ready_.clear(); // exchanges hold this loop: no cycle left behind
-    deadlines_ = {};
     // What CAF's Qt companion does at its end (this build exports no
     // actor_companion::disconnect).
     companion()->on_enqueue({});
@@ -645,16 +651,23 @@ private:
       ready_.push_back(std::move(x));
   }
 
+  /// A connection has at most one request in flight, so deadlines live on
+  /// connections: a scan instead of a timer per request.
   void expire_due(steady::time_point now) {
-    while (!deadlines_.empty() && deadlines_.top().when <= now) {
-      auto x = deadlines_.top().exchange.lock();
-      deadlines_.pop();
-      if (x && !x->responded.load() && x->on_expiry) {
+    std::vector<exchange_ptr> due;
+    for (auto& [id, c] : connections_)
+      if (c->in_flight && c->deadline <= now)
+        if (auto x = c->expiring.lock()) {
+          c->expiring.reset();
+          c->deadline = steady::time_point::max();
+          due.push_back(std::move(x));
+        }
+    for (auto& x : due)
+      if (!x->responded.load() && x->on_expiry) {
         auto expire = std::move(x->on_expiry);
         x->on_expiry = nullptr;
         expire();
       }
-    }
     write_ready();
   }
 
@@ -847,6 +860,8 @@ private:
     if (c == nullptr || !c->in_flight)
       return; // the client went away meanwhile
     c->in_flight = false;
+    c->deadline = steady::time_point::max();
+    c->expiring.reset();
     c->last_activity = steady::now();
     bool keep_alive = x.keep_alive && !c->peer_closed;
     serialize(x, keep_alive, c->out);
@@ -923,17 +938,7 @@ private:
   std::vector<exchange_ptr> answers_;
   /// Answered on this thread, written after the current event.
   std::vector<exchange_ptr> ready_;
-  struct deadline {
-    steady::time_point when;
-    uint64_t seq;
-    std::weak_ptr<http_exchange> exchange;
-    bool operator>(const deadline& other) const {
-      return when != other.when ? when > other.when : seq > other.seq;
-    }
-  };
-  std::priority_queue<deadline, std::vector<deadline>, std::greater<>>
-    deadlines_;
-  uint64_t next_deadline_seq_ = 0;
+
   std::unordered_map<uint64_t, std::unique_ptr<connection>> connections_;
   uint64_t next_id_ = 2; // 0 and 1 tag the listener and the wake-up fd
 };
@@ -950,7 +955,7 @@ void http_exchange::respond() {
 void http_exchange::expire_after(std::chrono::milliseconds after,
                                  std::function<void()> f) {
   on_expiry = std::move(f);
-  loop->add_deadline(steady::now() + after, weak_from_this());
+  loop->add_deadline(steady::now() + after, shared_from_this());
 }
 
 loop_actor* http_exchange::self() const {

@@ -48,8 +48,9 @@ struct http_exchange : std::enable_shared_from_this<http_exchange> {
   void respond();
 
   /// Runs `on_expiry` on the loop's thread when `respond()` has not been
-  /// called within `after`. Only from the loop's thread; routes in
-  /// continuation form use it instead of timed actor requests.
+  /// called within `after` (looked at every 100 ms). Only from the loop's
+  /// thread, once per request; routes in continuation form use it instead
+  /// of timed actor requests.
   void expire_after(std::chrono::milliseconds after,
                     std::function<void()> on_expiry);
 
