@@ -251,21 +251,28 @@ void gateway::impl::register_routes() {
                 });
               });
 
-  route("POST", R"(/api/v2/wishlists/([^/]+)/items)", "wishlist_items_add",
-        [this](request_scope& rq) {
-          auto user = authenticate(rq);
-          auto id = path_id(rq, 1, 404, "WISHLIST_NOT_FOUND", "Wishlist");
-          auto body = json_body(rq);
-          std::vector<field_problem> problems;
-          std::string product_id;
-          id_field(body, "product_id", product_id, problems);
-          if (!problems.empty())
-            fail_validation(problems);
-          auto added = unwrap(ask<wishlist_actor, item_added>(
-            self(), deps.wishlists, id, timeout, atom::add_v, user.user_id,
-            product_id));
-          reply_json(rq, added.created ? 201 : 200, item_added_json(added));
-        });
+  async_route("POST", R"(/api/v2/wishlists/([^/]+)/items)",
+              "wishlist_items_add", [this](const call_ptr& c) {
+                auto user = verified_bearer(*c);
+                auto id = path_id(*c, 1, 404, "WISHLIST_NOT_FOUND",
+                                  "Wishlist");
+                auto body = json_body(*c);
+                std::vector<field_problem> problems;
+                std::string product_id;
+                id_field(body, "product_id", product_id, problems);
+                if (!problems.empty())
+                  fail_validation(problems);
+                ensure_user_then(c, user, [=] {
+                  ask_then<wishlist_actor, item_added>(
+                    c, deps.wishlists, id,
+                    [this, c](item_added& added) {
+                      reply_json(*c, added.created ? 201 : 200,
+                                 item_added_json(added));
+                      answer(c);
+                    },
+                    atom::add_v, user.user_id, product_id);
+                });
+              });
 
   route("DELETE", R"(/api/v2/wishlists/([^/]+)/items/([^/]+))",
         "wishlist_items_remove", [this](request_scope& rq) {

@@ -247,7 +247,8 @@ route_metrics& gateway::impl::add_route(const char* method,
   auto& entry = routes.emplace_back();
   entry.method = method;
   entry.pattern = std::regex{pattern};
-  entry.literal_prefix = pattern.substr(0, pattern.find_first_of("()[]{}.*+?^$|\\"));
+  entry.literal_prefix
+    = pattern.substr(0, pattern.find_first_of("()[]{}.*+?^$|\\"));
   entry.metrics = &rm;
   return rm;
 }
