@@ -194,7 +194,12 @@ struct gateway::impl {
     arm_deadline(c);
     request_entity(
       c->exchange->self(), region, caf::duration{caf::infinite}, std::move(env),
-      [this, c, f](Result& r) mutable { guarded(c, [&] { f(r); }); },
+      [this, c, f](Result& r) mutable {
+        // Past its deadline the call was answered: the rest of its steps
+        // (a rate-limit count, a create) must not run for nobody.
+        if (!c->answered)
+          guarded(c, [&] { f(r); });
+      },
       [this, c](caf::error& err) { answer_error(c, err); });
   }
   void register_routes();

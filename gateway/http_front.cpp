@@ -39,6 +39,10 @@ constexpr size_t max_head_bytes = 64 * 1024;
 /// Bytes a connection may buffer ahead (pipelined requests) while one of
 /// its requests is in flight; reading pauses beyond it.
 constexpr size_t max_buffered_ahead = 1024 * 1024;
+/// Unsent answer bytes beyond which a connection's next pipelined request
+/// waits until the client has read: a client that never reads cannot make
+/// the node buffer answers without bound.
+constexpr size_t max_unsent = 1024 * 1024;
 /// How long a closing connection waits for the peer's FIN, discarding what
 /// it still sends, so that the kernel does not reset the answer away.
 constexpr auto linger_time = std::chrono::seconds{2};
@@ -171,6 +175,9 @@ struct request_head {
   bool chunked = false;
   size_t content_length = 0;
   bool expects_continue = false;
+  /// Both Content-Length and chunked: framing a proxy may read otherwise,
+  /// so the connection closes after the answer (RFC 9112 6.3).
+  bool ambiguous_length = false;
 };
 
 /// Parses the request line and headers in `data` into `req`. `refused`
@@ -201,6 +208,11 @@ parse_status parse_head(std::string_view data, size_t max_body,
     return parse_status::incomplete;
   }
   head.head_bytes = end + terminator;
+  if (head.head_bytes > max_head_bytes) {
+    // A target too long to name anything is a 404 (as while incomplete).
+    status = data.find('\n') > max_request_line ? 404 : 431;
+    return parse_status::refused;
+  }
   auto text = data.substr(0, end);
   auto next_line = [&text]() {
     auto nl = text.find('\n');
@@ -301,8 +313,10 @@ parse_status parse_head(std::string_view data, size_t max_body,
     }
     req.headers.emplace(std::string{name}, std::string{value});
   }
-  if (head.chunked)
+  if (head.chunked) {
+    head.ambiguous_length = have_length;
     head.content_length = 0;
+  }
   if (head.content_length > max_body) {
     status = 413;
     return parse_status::refused;
@@ -530,6 +544,8 @@ public:
     wake();
     if (thread_.joinable())
       thread_.join();
+    else
+      release_companion(); // opened, never run (a later loop failed)
   }
 
   loop_actor* companion() const {
@@ -574,6 +590,7 @@ private:
     bool lingering = false;  // write side shut: discard input until FIN
     bool read_paused = false;
     bool peer_closed = false; // FIN seen: answer what is buffered, then close
+    bool resume_after_flush = false; // next request waits for the client to read
     steady::time_point last_activity;
     steady::time_point linger_until;
     /// The request in flight's deadline, if its route set one.
@@ -624,7 +641,19 @@ private:
       ::close(c->fd);
     connections_.clear();
     drain_inbox();
-    ready_.clear(); // exchanges hold this loop: no cycle left behind
+    // Exchanges hold this loop: no cycle left behind.
+    ready_.clear();
+    {
+      std::lock_guard<std::mutex> guard{inbox_mtx_};
+      answers_.clear();
+      mail_.clear();
+    }
+    release_companion();
+  }
+
+  void release_companion() {
+    if (!companion_)
+      return;
     // What CAF's Qt companion does at its end (this build exports no
     // actor_companion::disconnect).
     companion()->on_enqueue({});
@@ -728,8 +757,16 @@ private:
     auto* c = find(id);
     if (c == nullptr)
       return;
-    if ((events & EPOLLOUT) != 0 && !flush(*c))
-      return;
+    if ((events & EPOLLOUT) != 0) {
+      if (!flush(*c))
+        return;
+      if (c->resume_after_flush && c->out.empty()) {
+        c->resume_after_flush = false;
+        resume(*c);
+        if ((c = find(id)) == nullptr)
+          return;
+      }
+    }
     if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0)
       read_some(*c);
   }
@@ -761,13 +798,35 @@ private:
       close_connection(c);
       return false;
     }
-    if (!c.in_flight && !c.closing && !c.lingering && !next_request(c))
+    if (!c.in_flight && !c.closing && !c.lingering && !c.resume_after_flush
+        && !next_request(c))
       return false;
-    if (c.peer_closed && !c.in_flight && !c.closing) {
-      close_connection(c);
-      return false;
+    return close_if_peer_gone(c);
+  }
+
+  /// After the peer's FIN with nothing left in flight: the graceful close
+  /// (whatever is unsent still goes out first). False when closed.
+  bool close_if_peer_gone(connection& c) {
+    if (!c.peer_closed || c.in_flight || c.closing || c.resume_after_flush)
+      return true;
+    c.closing = true;
+    return flush(c);
+  }
+
+  /// After an answer: the next pipelined request, or more reading, unless
+  /// the client has not taken the answers so far.
+  void resume(connection& c) {
+    if (c.out.size() - c.out_sent > max_unsent) {
+      c.resume_after_flush = true;
+      return;
     }
-    return true;
+    if (c.read_paused) {
+      c.read_paused = false;
+      read_some(c);
+      return;
+    }
+    if (next_request(c))
+      close_if_peer_gone(c);
   }
 
   /// Parses and dispatches the next buffered request, if it is whole.
@@ -818,9 +877,10 @@ private:
     c.continue_sent = false;
     compact(c);
     auto connection_header = x->req.get_header_value("Connection");
-    x->keep_alive = x->req.version == "HTTP/1.1"
-                      ? !lists_token(connection_header, "close")
-                      : lists_token(connection_header, "keep-alive");
+    x->keep_alive = !head.ambiguous_length
+                    && (x->req.version == "HTTP/1.1"
+                          ? !lists_token(connection_header, "close")
+                          : lists_token(connection_header, "keep-alive"));
     x->head = x->req.method == "HEAD";
     x->req.remote_addr = c.remote_addr;
     x->req.remote_port = c.remote_port;
@@ -863,20 +923,16 @@ private:
     c->deadline = steady::time_point::max();
     c->expiring.reset();
     c->last_activity = steady::now();
-    bool keep_alive = x.keep_alive && !c->peer_closed;
+    // A client that sent several requests and then its FIN still gets
+    // every answer; the last one closes.
+    bool more_buffered = c->in.size() > c->in_used;
+    bool keep_alive = x.keep_alive && (!c->peer_closed || more_buffered);
     serialize(x, keep_alive, c->out);
     if (!keep_alive)
       c->closing = true;
-    if (!flush(*c))
+    if (!flush(*c) || c->closing)
       return;
-    if (c->closing)
-      return;
-    if (c->read_paused) {
-      c->read_paused = false;
-      read_some(*c);
-      return;
-    }
-    next_request(*c);
+    resume(*c);
   }
 
   /// Writes what `out` holds; false when the connection was closed.
@@ -886,6 +942,7 @@ private:
                       c.out.size() - c.out_sent, MSG_NOSIGNAL);
       if (n > 0) {
         c.out_sent += static_cast<size_t>(n);
+        c.last_activity = steady::now(); // a slow reader is not idle
         continue;
       }
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -1065,10 +1122,11 @@ void http_front::stop() {
   if (!st.running)
     return;
   st.running = false;
+  // The pool first: its jobs (each bounded by its actor timeout) still
+  // answer through running loops.
+  st.pool.stop();
   for (auto& l : st.loops)
     l->stop();
-  // Jobs still running answer into stopped loops, which drop them.
-  st.pool.stop();
   st.loops.clear();
   ::close(st.listen_fd);
   st.listen_fd = -1;

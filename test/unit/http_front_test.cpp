@@ -17,8 +17,10 @@
 #include <caf/all.hpp>
 
 #include "gateway/http_front.hpp"
+#include "test/support/eventually.hpp"
 
 using namespace vantage;
+namespace test = vantage::test;
 using namespace std::chrono_literals;
 
 namespace {
@@ -63,6 +65,10 @@ struct front_fixture {
                                "text/plain");
             x->respond();
           });
+        } else if (x->req.path == "/big") {
+          x->res.status = 200;
+          x->res.set_content(std::string(256 * 1024, 'b'), "text/plain");
+          x->respond();
         } else if (x->req.path == "/silent") {
           // Nobody answers: the loop's deadline does.
           x->expire_after(std::chrono::milliseconds{150}, [x] {
@@ -209,6 +215,48 @@ BOOST_AUTO_TEST_CASE(a_half_closed_client_still_gets_its_answer) {
   BOOST_TEST(out.find("Connection: close") != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(pipelined_requests_before_a_half_close_are_all_answered) {
+  int fd = connect();
+  send_all(fd, "POST /async HTTP/1.1\r\nContent-Length: 1\r\n\r\na"
+               "POST /async HTTP/1.1\r\nContent-Length: 1\r\n\r\nb");
+  ::shutdown(fd, SHUT_WR);
+  auto out = read_to_end(fd);
+  ::close(fd);
+  BOOST_TEST(out.find("echo:a") != std::string::npos);
+  BOOST_TEST(out.find("echo:b") != std::string::npos);
+  BOOST_TEST(count(out, "Connection: close") == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_client_that_does_not_read_gets_no_more_answers_buffered) {
+  constexpr int pipelined = 200; // 200 x 256 KiB = 50 MiB of answers
+  int fd = connect();
+  std::string requests;
+  for (int i = 0; i < pipelined; ++i)
+    requests += "GET /big HTTP/1.1\r\n\r\n";
+  send_all(fd, requests);
+  // Socket buffers take some answers; then dispatch must wait for reads.
+  BOOST_TEST(!test::eventually([&] { return dispatched.load() >= pipelined; },
+                               1500ms));
+  BOOST_TEST(dispatched.load() < pipelined);
+  // Once the client reads, every answer comes.
+  size_t answers = 0;
+  std::string window;
+  char buf[65536];
+  while (answers < pipelined) {
+    auto n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0)
+      break;
+    window.append(buf, static_cast<size_t>(n));
+    answers += count(window, "HTTP/1.1 200 OK");
+    auto keep = window.size() > 16 ? window.size() - 16 : 0;
+    window.erase(0, keep); // a status line may straddle two reads
+    if (window.find("HTTP/1.1 200 OK") != std::string::npos)
+      window.clear();
+  }
+  ::close(fd);
+  BOOST_TEST(answers == static_cast<size_t>(pipelined));
+}
+
 BOOST_AUTO_TEST_CASE(an_unanswered_request_is_answered_at_its_deadline) {
   int fd = connect();
   auto start = std::chrono::steady_clock::now();
@@ -237,6 +285,9 @@ BOOST_AUTO_TEST_CASE(refusals_answer_and_close_without_dispatch) {
     {"GARBAGE\r\n\r\n", "HTTP/1.1 400 "},
     {"GET /async HTTP/2.0\r\n\r\n", "HTTP/1.1 505 "},
     {"GET /" + std::string(20000, 'a') + " HTTP/1.1\r\n\r\n", "HTTP/1.1 404 "},
+    {"GET /" + std::string(100000, 'a') + " HTTP/1.1\r\n\r\n", "HTTP/1.1 404 "},
+    {"GET / HTTP/1.1\r\nX-Big: " + std::string(100000, 'h') + "\r\n\r\n",
+     "HTTP/1.1 431 "},
     {"POST /async HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nx",
      "HTTP/1.1 400 "},
     {"POST /async HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
