@@ -58,7 +58,8 @@ struct node_options {
   std::string jwt_public_key_file;
   /// VANTAGE_IDLE_TIMEOUT_S (600): entity passivation after idle time.
   int idle_timeout_s = 600;
-  /// VANTAGE_REQUEST_TIMEOUT_MS (3000): gateway wait for an actor reply.
+  /// VANTAGE_REQUEST_TIMEOUT_MS (3000): how long a request waits for the
+  /// actors (the whole request on loop routes, each answer on blocking ones).
   int request_timeout_ms = 3000;
   /// VANTAGE_DATA_DIR (./var/run).
   std::string data_dir = "var/run";
