@@ -104,8 +104,8 @@ struct rate_limiter_options {
 
 /// Thread-safe. Every calling thread gets its own hiredis connection (created
 /// on its first call, closed when the thread or the limiter ends), so the
-/// ~96 HTTP workers never wait for one another. Calls block for at most
-/// about two timeouts (one stale-connection retry).
+/// HTTP loops and pool threads never wait for one another. Calls block for
+/// at most about two timeouts (one stale-connection retry).
 class rate_limiter {
 public:
   explicit rate_limiter(rate_limiter_options opts);
