@@ -210,6 +210,12 @@ struct rate_limiter_state {
   bool connect(rl_connection& c, std::string& err);
   reply_ptr eval(rl_connection& c, int script, const std::string& key,
                  const std::string* args, size_t nargs, std::string& err);
+  /// `eval` for several keys with the same arguments, pipelined: one round
+  /// trip for all of them. A null reply has its reason in `errs`.
+  std::vector<reply_ptr> eval_many(rl_connection& c, int script,
+                                   const std::vector<std::string>& keys,
+                                   const std::string* args, size_t nargs,
+                                   std::vector<std::string>& errs);
   void back_off(rl_connection& c) {
     c.close();
     c.connect_not_before_ms = steady_ms() + opts.reconnect_backoff_ms;
@@ -341,6 +347,42 @@ bool rate_limiter_state::connect(rl_connection& c, std::string& err) {
   return true;
 }
 
+/// The argument vector of one script call with one key: EVALSHA, or EVAL
+/// with the script's text; up to 4 arguments.
+struct script_call {
+  const char* argv[8];
+  size_t lens[8];
+  int argc;
+
+  script_call(const rl_connection& c, int script, bool as_eval,
+              const std::string* args, size_t nargs) {
+    if (as_eval) {
+      argv[0] = "EVAL";
+      lens[0] = 4;
+      argv[1] = script_source[script];
+      lens[1] = std::strlen(script_source[script]);
+    } else {
+      argv[0] = "EVALSHA";
+      lens[0] = 7;
+      argv[1] = c.sha[script].data();
+      lens[1] = c.sha[script].size();
+    }
+    argv[2] = "1";
+    lens[2] = 1;
+    nargs = std::min<size_t>(nargs, 4);
+    for (size_t i = 0; i < nargs; ++i) {
+      argv[4 + i] = args[i].data();
+      lens[4 + i] = args[i].size();
+    }
+    argc = static_cast<int>(4 + nargs);
+  }
+
+  void set_key(const std::string& key) {
+    argv[3] = key.data();
+    lens[3] = key.size();
+  }
+};
+
 // EVALSHA with one key. Two retries, each at most once per call:
 //  - NOSCRIPT (SCRIPT FLUSH, or a Redis that restarted under an open
 //    connection): run it again as EVAL with the script's text, which loads
@@ -365,30 +407,11 @@ reply_ptr rate_limiter_state::eval(rl_connection& c, int script,
       }
       fresh = true;
     }
-    const char* argv[8];
-    size_t lens[8];
-    if (reloaded) {
-      argv[0] = "EVAL";
-      lens[0] = 4;
-      argv[1] = script_source[script];
-      lens[1] = std::strlen(script_source[script]);
-    } else {
-      argv[0] = "EVALSHA";
-      lens[0] = 7;
-      argv[1] = c.sha[script].data();
-      lens[1] = c.sha[script].size();
-    }
-    argv[2] = "1";
-    lens[2] = 1;
-    argv[3] = key.data();
-    lens[3] = key.size();
-    for (size_t i = 0; i < nargs && i < 4; ++i) {
-      argv[4 + i] = args[i].data();
-      lens[4 + i] = args[i].size();
-    }
+    script_call call{c, script, reloaded, args, nargs};
+    call.set_key(key);
     errno = 0;
-    reply_ptr r{static_cast<redisReply*>(redisCommandArgv(
-        c.ctx, static_cast<int>(4 + std::min<size_t>(nargs, 4)), argv, lens))};
+    reply_ptr r{static_cast<redisReply*>(
+      redisCommandArgv(c.ctx, call.argc, call.argv, call.lens))};
     if (!r) {
       int saved = errno;
       guard.io_failed();
@@ -416,6 +439,69 @@ reply_ptr rate_limiter_state::eval(rl_connection& c, int script,
     }
     return r;
   }
+}
+
+std::vector<reply_ptr>
+rate_limiter_state::eval_many(rl_connection& c, int script,
+                              const std::vector<std::string>& keys,
+                              const std::string* args, size_t nargs,
+                              std::vector<std::string>& errs) {
+  std::vector<reply_ptr> out(keys.size());
+  errs.assign(keys.size(), std::string{});
+  if (keys.size() == 1) {
+    out[0] = eval(c, script, keys[0], args, nargs, errs[0]);
+    return out;
+  }
+  sigpipe_guard guard{guard_sigpipe};
+  bool fresh = false;
+  if (c.ctx == nullptr) {
+    std::string err;
+    if (!connect(c, err)) {
+      guard.io_failed();
+      errs.assign(keys.size(), err);
+      return out;
+    }
+    fresh = true;
+  }
+  script_call call{c, script, false, args, nargs};
+  for (auto& key : keys) {
+    call.set_key(key);
+    redisAppendCommandArgv(c.ctx, call.argc, call.argv, call.lens);
+  }
+  std::vector<size_t> one_by_one; // NOSCRIPT: `eval` reloads the script
+  for (size_t i = 0; i < keys.size(); ++i) {
+    void* raw = nullptr;
+    errno = 0;
+    if (redisGetReply(c.ctx, &raw) != REDIS_OK) {
+      int saved = errno;
+      guard.io_failed();
+      std::string err = c.ctx->errstr;
+      bool timed_out = c.ctx->err == REDIS_ERR_IO
+                       && (saved == EAGAIN || saved == EWOULDBLOCK);
+      if (fresh || timed_out) {
+        back_off(c);
+        for (size_t j = i; j < keys.size(); ++j)
+          errs[j] = err;
+        return out;
+      }
+      // A connection that went stale: the rest once more, one by one, on
+      // a new one (as `eval` retries a single call).
+      c.close();
+      for (size_t j = i; j < keys.size(); ++j)
+        one_by_one.push_back(j);
+      break;
+    }
+    reply_ptr r{static_cast<redisReply*>(raw)};
+    if (is_error(r.get(), "NOSCRIPT"))
+      one_by_one.push_back(i);
+    else if (r->type == REDIS_REPLY_ERROR)
+      errs[i].assign(r->str, r->len);
+    else
+      out[i] = std::move(r);
+  }
+  for (auto i : one_by_one)
+    out[i] = eval(c, script, keys[i], args, nargs, errs[i]);
+  return out;
 }
 
 void rate_limiter_state::note_failure(const std::string& err) {
@@ -568,13 +654,30 @@ rate_decision rate_limiter::check_sliding_log(std::string_view rule,
   return d;
 }
 
+std::vector<rate_decision>
+rate_limiter::check_share_lookups(const std::vector<std::string>& client_ips,
+                                  int64_t now_ms) {
+  return check_gcra_many("share_lookup", client_ips, state_->opts.share_lookup,
+                         now_ms);
+}
+
 rate_decision rate_limiter::check_gcra(std::string_view rule,
                                        std::string_view subject,
                                        const rate_limit_policy& p,
                                        int64_t now_ms) {
+  return check_gcra_many(rule, {std::string{subject}}, p, now_ms).front();
+}
+
+std::vector<rate_decision>
+rate_limiter::check_gcra_many(std::string_view rule,
+                              const std::vector<std::string>& subjects,
+                              const rate_limit_policy& p, int64_t now_ms) {
   check_policy(p);
   auto& st = *state_;
-  auto key = make_key(st.opts.key_prefix, rule, subject);
+  std::vector<std::string> keys;
+  keys.reserve(subjects.size());
+  for (auto& subject : subjects)
+    keys.push_back(make_key(st.opts.key_prefix, rule, subject));
   // Whole milliseconds keep the script's arithmetic exact; the capacity is
   // limit * T (not the window) so a burst is exactly `limit` even when the
   // window does not divide evenly (the sustained rate then rounds up a
@@ -583,27 +686,37 @@ rate_decision rate_limiter::check_gcra(std::string_view rule,
   int64_t capacity = interval * p.limit;
   std::string args[3] = {std::to_string(now_ms), std::to_string(interval),
                          std::to_string(capacity)};
-  std::string err;
-  auto r = st.eval(connection_for(state_), gcra_script, key, args, 3, err);
-  int64_t allowed = 0;
-  int64_t tat = 0;
-  if (r && !(integer_at(r.get(), 0, allowed) && integer_at(r.get(), 1, tat))) {
-    err = "unexpected reply to the GCRA script";
-    r.reset();
+  std::vector<std::string> errs;
+  auto replies = st.eval_many(connection_for(state_), gcra_script, keys, args,
+                              3, errs);
+  std::vector<rate_decision> out;
+  out.reserve(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    auto& r = replies[i];
+    int64_t allowed = 0;
+    int64_t tat = 0;
+    if (r
+        && !(integer_at(r.get(), 0, allowed) && integer_at(r.get(), 1, tat))) {
+      errs[i] = "unexpected reply to the GCRA script";
+      r.reset();
+    }
+    if (!r) {
+      out.push_back(failed_open(st, p, now_ms, errs[i]));
+      continue;
+    }
+    st.note_success();
+    auto d = base_decision(p);
+    d.allowed = allowed == 1;
+    int64_t ahead = std::max<int64_t>(tat - now_ms, 0);
+    int64_t spare = capacity - ahead;
+    d.remaining = spare > 0 ? std::min(spare / interval, p.limit) : 0;
+    // Reset: the moment one more request fits, i.e. when `ahead` has shrunk
+    // to capacity - (remaining + 1) * T. With remaining 0 that is exactly
+    // when a rejected request would pass.
+    set_reset(d, now_ms, ahead + (d.remaining + 1) * interval - capacity);
+    out.push_back(d);
   }
-  if (!r)
-    return failed_open(st, p, now_ms, err);
-  st.note_success();
-  auto d = base_decision(p);
-  d.allowed = allowed == 1;
-  int64_t ahead = std::max<int64_t>(tat - now_ms, 0);
-  int64_t spare = capacity - ahead;
-  d.remaining = spare > 0 ? std::min(spare / interval, p.limit) : 0;
-  // Reset: the moment one more request fits, i.e. when `ahead` has shrunk
-  // to capacity - (remaining + 1) * T. With remaining 0 that is exactly
-  // when a rejected request would pass.
-  set_reset(d, now_ms, ahead + (d.remaining + 1) * interval - capacity);
-  return d;
+  return out;
 }
 
 std::vector<std::pair<std::string, std::string>>

@@ -122,6 +122,13 @@ public:
   /// the limit (GCRA, key <prefix>share_lookup:<client_ip>).
   rate_decision check_share_lookup(std::string_view client_ip, int64_t now_ms);
 
+  /// `check_share_lookup` for several lookups at once, in one pipelined
+  /// round trip (in order: the same IP twice counts twice). A Redis failure
+  /// fails open every lookup the pipeline did not answer.
+  std::vector<rate_decision>
+  check_share_lookups(const std::vector<std::string>& client_ips,
+                      int64_t now_ms);
+
   /// The two algorithms for any other rule; the key is
   /// <prefix><rule>:<subject>. `p.limit` and `p.window_ms` must be > 0
   /// (std::invalid_argument otherwise; the constructor checks its two).
@@ -130,6 +137,11 @@ public:
                                   const rate_limit_policy& p, int64_t now_ms);
   rate_decision check_gcra(std::string_view rule, std::string_view subject,
                            const rate_limit_policy& p, int64_t now_ms);
+  /// `check_gcra` for several subjects, pipelined (one round trip).
+  std::vector<rate_decision>
+  check_gcra_many(std::string_view rule,
+                  const std::vector<std::string>& subjects,
+                  const rate_limit_policy& p, int64_t now_ms);
 
   /// Checks answered allowed+degraded because Redis failed (for /metrics).
   uint64_t fail_open_total() const;

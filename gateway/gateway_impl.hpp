@@ -266,14 +266,19 @@ struct gateway::impl {
   /// the contract's 404/429 otherwise.
   template <class F>
   void view_share_then(const call_ptr& c, F f) {
-    apply_limit(*c, limiter->check_share_lookup(client_address(c->req),
-                                                deps.clock->now_ms()));
-    auto token = c->req.matches[1].str();
-    if (!plausible_share_token(token))
-      fail(404, "SHARE_NOT_FOUND", share_gone_message);
-    ask_then<share_actor, shared_wishlist>(c, deps.shares, token, f,
-                                           atom::view_v, meta_of(c->req));
+    limit_lookup_then(c, [this, c, f] {
+      auto token = c->req.matches[1].str();
+      if (!plausible_share_token(token))
+        fail(404, "SHARE_NOT_FOUND", share_gone_message);
+      ask_then<share_actor, shared_wishlist>(c, deps.shares, token, f,
+                                             atom::view_v, meta_of(c->req));
+    });
   }
+  /// The share-lookup rate limit in continuation form: the lookups of one
+  /// loop iteration go to Redis as one pipeline (a synchronous round trip
+  /// per lookup kept the loop waiting on Redis for most of a view's time).
+  /// `then()` runs when this one is allowed; a refusal answers 429.
+  void limit_lookup_then(const call_ptr& c, std::function<void()> then);
 
   caf::scoped_actor& self();
   caf::error ensure_user(const user_claims& claims);

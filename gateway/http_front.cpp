@@ -553,6 +553,11 @@ public:
       caf::actor_cast<caf::abstract_actor*>(companion_));
   }
 
+  /// On the loop's thread.
+  void defer(std::function<void()> job) {
+    deferred_.push_back(std::move(job));
+  }
+
   /// On the loop's thread: `x` (its connection's request in flight) is
   /// expired at `when` unless answered first.
   void add_deadline(steady::time_point when, const exchange_ptr& x) {
@@ -627,6 +632,7 @@ private:
           on_event(tag, events[i].events);
         write_ready();
       }
+      run_deferred();
       auto now = steady::now();
       if (now >= next_deadline_scan) {
         expire_due(now);
@@ -643,6 +649,7 @@ private:
     drain_inbox();
     // Exchanges hold this loop: no cycle left behind.
     ready_.clear();
+    deferred_.clear();
     {
       std::lock_guard<std::mutex> guard{inbox_mtx_};
       answers_.clear();
@@ -698,6 +705,16 @@ private:
         expire();
       }
     write_ready();
+  }
+
+  void run_deferred() {
+    while (!deferred_.empty()) {
+      std::vector<std::function<void()>> jobs;
+      jobs.swap(deferred_);
+      for (auto& job : jobs)
+        job();
+      write_ready();
+    }
   }
 
   void write_ready() {
@@ -995,6 +1012,8 @@ private:
   std::vector<exchange_ptr> answers_;
   /// Answered on this thread, written after the current event.
   std::vector<exchange_ptr> ready_;
+  /// Run after the current batch of events (`http_exchange::defer`).
+  std::vector<std::function<void()>> deferred_;
 
   std::unordered_map<uint64_t, std::unique_ptr<connection>> connections_;
   uint64_t next_id_ = 2; // 0 and 1 tag the listener and the wake-up fd
@@ -1007,6 +1026,10 @@ void http_exchange::respond() {
     return;
   if (auto l = loop)
     l->answered(shared_from_this());
+}
+
+void http_exchange::defer(std::function<void()> job) {
+  loop->defer(std::move(job));
 }
 
 void http_exchange::expire_after(std::chrono::milliseconds after,

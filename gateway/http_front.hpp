@@ -47,6 +47,11 @@ struct http_exchange : std::enable_shared_from_this<http_exchange> {
 
   void respond();
 
+  /// Runs `job` on the loop's thread once the events the loop is handling
+  /// now are all handled: work of many requests can then go out as one
+  /// batch. Only from the loop's thread.
+  void defer(std::function<void()> job);
+
   /// Runs `on_expiry` on the loop's thread when `respond()` has not been
   /// called within `after` (looked at every 100 ms). Only from the loop's
   /// thread, once per request; routes in continuation form use it instead

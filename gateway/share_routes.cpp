@@ -122,6 +122,44 @@ void gateway::impl::apply_limit(request_scope& rq, const rate_decision& d) {
     {}, {{"retry_after_seconds", std::to_string(d.retry_after_s)}}};
 }
 
+namespace {
+
+struct pending_lookup {
+  call_ptr call;
+  std::function<void()> then;
+};
+
+/// The lookups waiting for this loop's next pipeline (each loop is one
+/// thread, and one gateway's).
+std::vector<pending_lookup>& pending_lookups() {
+  thread_local std::vector<pending_lookup> pending;
+  return pending;
+}
+
+} // namespace
+
+void gateway::impl::limit_lookup_then(const call_ptr& c,
+                                      std::function<void()> then) {
+  auto& pending = pending_lookups();
+  if (pending.empty())
+    c->exchange->defer([this] {
+      auto batch = std::move(pending_lookups());
+      pending_lookups().clear();
+      std::vector<std::string> addresses;
+      addresses.reserve(batch.size());
+      for (auto& p : batch)
+        addresses.push_back(client_address(p.call->req));
+      auto decisions = limiter->check_share_lookups(addresses,
+                                                    deps.clock->now_ms());
+      for (size_t i = 0; i < batch.size(); ++i)
+        guarded(batch[i].call, [&] {
+          apply_limit(*batch[i].call, decisions[i]);
+          batch[i].then();
+        });
+    });
+  pending.push_back({c, std::move(then)});
+}
+
 void gateway::impl::write_share_fields(json_writer& w, const share_info& s) {
   w.key("share_id").value(s.share_id)
     .key("share_token").value(s.share_token)

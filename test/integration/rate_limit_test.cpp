@@ -366,9 +366,80 @@ BOOST_AUTO_TEST_CASE(after_a_burst_one_more_per_second) {
              == 59);
 }
 
+BOOST_AUTO_TEST_CASE(a_pipelined_batch_counts_each_lookup_in_order) {
+  rate_limiter rl{opts};
+  virtual_clock clock{t0};
+  // 58 single lookups, then a batch: the same IP three times (the 59th,
+  // 60th and 61st of the minute) and another IP between them.
+  for (int i = 0; i < 58; ++i)
+    BOOST_TEST_REQUIRE(rl.check_share_lookup("203.0.113.9", clock.now_ms())
+                         .allowed);
+  auto ds = rl.check_share_lookups(
+    {"203.0.113.9", "198.51.100.9", "203.0.113.9", "203.0.113.9"},
+    clock.now_ms());
+  BOOST_TEST_REQUIRE(ds.size() == 4u);
+  BOOST_TEST(ds[0].allowed);
+  BOOST_TEST(ds[0].remaining == 1);
+  BOOST_TEST(ds[1].allowed);
+  BOOST_TEST(ds[1].remaining == 59);
+  BOOST_TEST(ds[2].allowed);
+  BOOST_TEST(ds[2].remaining == 0);
+  BOOST_TEST(!ds[3].allowed);
+  BOOST_TEST(ds[3].retry_after_s == 1);
+  for (auto& d : ds)
+    BOOST_TEST(!d.degraded);
+  BOOST_TEST(rl.fail_open_total() == 0u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_FIXTURE_TEST_SUITE(resilience, limiter_fixture)
+
+BOOST_AUTO_TEST_CASE(a_batch_survives_noscript_and_a_killed_connection) {
+  std::unique_ptr<private_redis> own;
+  if (private_redis::available()) {
+    own = std::make_unique<private_redis>();
+    opts.redis_url = own->url();
+  }
+  admin_connection other{opts.redis_url};
+  rate_limiter rl{opts};
+  BOOST_TEST_REQUIRE(rl.check_share_lookup("192.0.2.20", t0).allowed);
+  // The scripts flushed: every EVALSHA of the pipeline answers NOSCRIPT
+  // and each lookup is run again as EVAL, counted once.
+  BOOST_TEST_REQUIRE(other.run({"SCRIPT", "FLUSH"})->type
+                     == REDIS_REPLY_STATUS);
+  auto ds = rl.check_share_lookups({"192.0.2.20", "192.0.2.21"}, t0);
+  BOOST_TEST(!ds[0].degraded);
+  BOOST_TEST(ds[0].remaining == 58);
+  BOOST_TEST(!ds[1].degraded);
+  BOOST_TEST(ds[1].remaining == 59);
+  // The connection killed under the limiter: the batch goes out again on a
+  // new one within the call, nothing fails open.
+  auto ids = other.client_ids(opts.client_name);
+  BOOST_TEST_REQUIRE(ids.size() == 1u);
+  other.run({"CLIENT", "KILL", "ID", ids[0]});
+  ds = rl.check_share_lookups({"192.0.2.20", "192.0.2.21"}, t0);
+  BOOST_TEST(!ds[0].degraded);
+  BOOST_TEST(ds[0].remaining == 57);
+  BOOST_TEST(!ds[1].degraded);
+  BOOST_TEST(ds[1].remaining == 58);
+  BOOST_TEST(rl.fail_open_total() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_batch_fails_open_whole_when_redis_is_unreachable) {
+  opts.redis_url = "redis://127.0.0.1:1";
+  opts.reconnect_backoff_ms = 60'000;
+  rate_limiter rl{opts};
+  auto ds = rl.check_share_lookups({"192.0.2.30", "192.0.2.31", "192.0.2.30"},
+                                   t0);
+  BOOST_TEST_REQUIRE(ds.size() == 3u);
+  for (auto& d : ds) {
+    BOOST_TEST(d.allowed);
+    BOOST_TEST(d.degraded);
+  }
+  BOOST_TEST(rl.fail_open_total() == 3u);
+  BOOST_TEST(rl.connect_attempts_total() == 1u);
+}
 
 BOOST_AUTO_TEST_CASE(noscript_after_script_flush_reruns_the_script) {
   // SCRIPT FLUSH empties the whole server's cache: on the shared Redis a
