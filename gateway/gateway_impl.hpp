@@ -126,10 +126,10 @@ struct gateway::impl {
   /// wrapper answers when it returns) or one in continuation form (runs on
   /// the loop that read the request and answers through `answer`).
   struct route_entry {
-    std::string method;
     std::regex pattern;
     /// The pattern's literal start: paths without it skip the regex.
     std::string literal_prefix;
+    /// Its name and method too.
     route_metrics* metrics = nullptr;
     handler_fn blocking;
     async_handler_fn async;
@@ -152,8 +152,8 @@ struct gateway::impl {
   /// the continuation of `ask_then`.
   void async_route(const char* method, const std::string& pattern,
                    const std::string& name, async_handler_fn fn);
-  route_metrics& add_route(const char* method, const std::string& pattern,
-                           const std::string& name);
+  route_entry& add_route(const char* method, const std::string& pattern,
+                         const std::string& name);
   /// Called on a loop with each request: finds its route and runs it.
   void dispatch(exchange_ptr x);
   /// Fills the envelope of an error the front or the router produced.

@@ -18,7 +18,6 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
-#include <optional>
 #include <string_view>
 #include <thread>
 #include <unordered_map>

@@ -235,9 +235,9 @@ simdjson::dom::object gateway::impl::json_body(request_scope& rq) {
   return obj;
 }
 
-route_metrics& gateway::impl::add_route(const char* method,
-                                       const std::string& pattern,
-                                       const std::string& name) {
+gateway::impl::route_entry&
+gateway::impl::add_route(const char* method, const std::string& pattern,
+                         const std::string& name) {
   auto& rm = metrics_of_routes.emplace_back();
   rm.name = name;
   rm.method = method;
@@ -245,33 +245,32 @@ route_metrics& gateway::impl::add_route(const char* method,
     "vantage_http_request_duration_seconds",
     "HTTP request latency by route", {{"route", name}});
   auto& entry = routes.emplace_back();
-  entry.method = method;
   entry.pattern = std::regex{pattern};
   entry.literal_prefix
     = pattern.substr(0, pattern.find_first_of("()[]{}.*+?^$|\\"));
   entry.metrics = &rm;
-  return rm;
+  return entry;
 }
 
 void gateway::impl::route(const char* method, const std::string& pattern,
                           const std::string& name, handler_fn fn) {
-  add_route(method, pattern, name);
-  routes.back().blocking = std::move(fn);
+  add_route(method, pattern, name).blocking = std::move(fn);
 }
 
 void gateway::impl::async_route(const char* method, const std::string& pattern,
                                 const std::string& name, async_handler_fn fn) {
-  add_route(method, pattern, name);
-  routes.back().async = std::move(fn);
+  add_route(method, pattern, name).async = std::move(fn);
 }
 
 void gateway::impl::dispatch(exchange_ptr x) {
   auto& req = x->req;
   // HEAD is GET without the body (the front drops it).
-  const std::string& method = x->head ? std::string{"GET"} : req.method;
+  std::string_view method = req.method;
+  if (x->head)
+    method = "GET";
   route_entry* found = nullptr;
   for (auto& r : routes)
-    if (r.method == method
+    if (method == r.metrics->method
         && req.path.compare(0, r.literal_prefix.size(), r.literal_prefix) == 0
         && std::regex_match(req.path, req.matches, r.pattern)) {
       found = &r;
