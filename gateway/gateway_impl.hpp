@@ -162,6 +162,8 @@ struct gateway::impl {
   void finish(request_scope& rq);
   /// Ends a continuation-form request with what `rq.res` holds.
   void answer(const call_ptr& c);
+  /// `reply_json`, then `answer`.
+  void answer_json(const call_ptr& c, int status, std::string body);
   void answer_error(const call_ptr& c, const http_reply_error& e);
   void answer_error(const call_ptr& c, const caf::error& err);
   /// Runs `f` for `c`; an error it throws becomes the answer.

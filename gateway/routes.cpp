@@ -168,8 +168,7 @@ void gateway::impl::register_routes() {
                 ask_then<product_actor, product>(
                   c, deps.products, id,
                   [this, c](product& p) {
-                    reply_json(*c, 200, product_json(p));
-                    answer(c);
+                    answer_json(c, 200, product_json(p));
                   },
                   atom::get_v);
               });
@@ -196,8 +195,7 @@ void gateway::impl::register_routes() {
         fail_validation(problems);
       ensure_user_then(c, user, [=] {
         auto reply = [this, c](item_added& added) {
-          reply_json(*c, added.created ? 201 : 200, item_added_json(added));
-          answer(c);
+          answer_json(c, added.created ? 201 : 200, item_added_json(added));
         };
         if (!source.empty()) {
           // Add-from-share: the share checks the token is live and the
@@ -244,8 +242,7 @@ void gateway::impl::register_routes() {
                   ask_then<wishlist_actor, wishlist_view>(
                     c, deps.wishlists, id,
                     [this, c](wishlist_view& view) {
-                      reply_json(*c, 200, wishlist_json(view));
-                      answer(c);
+                      answer_json(c, 200, wishlist_json(view));
                     },
                     atom::get_v, user.user_id);
                 });
@@ -266,9 +263,8 @@ void gateway::impl::register_routes() {
                   ask_then<wishlist_actor, item_added>(
                     c, deps.wishlists, id,
                     [this, c](item_added& added) {
-                      reply_json(*c, added.created ? 201 : 200,
-                                 item_added_json(added));
-                      answer(c);
+                      answer_json(c, added.created ? 201 : 200,
+                                  item_added_json(added));
                     },
                     atom::add_v, user.user_id, product_id);
                 });

@@ -322,6 +322,12 @@ void gateway::impl::answer(const call_ptr& c) {
   finish(*c);
 }
 
+void gateway::impl::answer_json(const call_ptr& c, int status,
+                                std::string body) {
+  reply_json(*c, status, std::move(body));
+  answer(c);
+}
+
 void gateway::impl::answer_error(const call_ptr& c, const http_reply_error& e) {
   if (c->on_error && c->on_error(*c, e))
     return;

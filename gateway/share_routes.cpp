@@ -247,8 +247,7 @@ void gateway::impl::register_share_routes() {
                       .key("item_count")
                       .value(static_cast<int64_t>(info.item_count))
                       .end_object();
-                    reply_json(*c, 201, w.take());
-                    answer(c);
+                    answer_json(c, 201, w.take());
                   },
                   atom::create_v, req);
               },
@@ -344,8 +343,7 @@ void gateway::impl::register_share_routes() {
             .value(viewer.has_value() && viewer->user_id != w.owner_id)
             .key("is_authenticated").value(viewer.has_value())
             .end_object();
-          reply_json(*c, 200, out.take());
-          answer(c);
+          answer_json(c, 200, out.take());
           });
         });
 
