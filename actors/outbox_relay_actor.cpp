@@ -136,8 +136,10 @@ struct relay_state {
       return -1;
     }
     auto& c = *db;
-    c.begin();
     try {
+      // Inside the try: after an outage the first statement to notice the
+      // dead connection may be this BEGIN.
+      c.begin();
       auto lock = c.exec("relay_lock", "SELECT pg_try_advisory_xact_lock(7261002)");
       if (!lock.boolean(0, 0)) {
         c.rollback();
@@ -265,6 +267,7 @@ struct relay_state {
       return sent + static_cast<int>(poisoned.size() + dead_lettered_ids.size());
     } catch (const pg_error& e) {
       c.rollback();
+      status->db_errors += 1;
       log_throttled(std::string{"postgres: "} + e.what());
       return -1;
     }
@@ -349,11 +352,19 @@ struct relay_state {
 
   void drain() {
     // Keep going while full batches come back; stop on failure or when the
-    // outbox is empty, and let the timer bring the next round.
-    for (;;) {
-      auto n = round();
-      if (n < opts.batch)
-        break;
+    // outbox is empty, and let the timer bring the next round. Nothing
+    // restarts this actor, so no failure may end it: an escaped exception
+    // would leave every later event in the outbox until the node restarts.
+    try {
+      for (;;) {
+        auto n = round();
+        if (n < opts.batch)
+          break;
+      }
+    } catch (const std::exception& e) {
+      db->rollback();
+      status->db_errors += 1;
+      log_throttled(std::string{"outbox relay round failed: "} + e.what());
     }
   }
 };

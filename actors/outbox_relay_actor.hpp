@@ -33,6 +33,8 @@ struct relay_status {
   std::atomic<bool> kafka_ok{false};
   std::atomic<int64_t> published{0};
   std::atomic<int64_t> failed_rounds{0};
+  /// Rounds that failed on the database (retried on the next tick).
+  std::atomic<int64_t> db_errors{0};
   std::atomic<int64_t> pending{0};
   /// Events that can never be published as they are: sent to their
   /// topic's DLQ (`<topic>.dlq`) or, without one, parked in the outbox.

@@ -195,6 +195,12 @@ public:
                                 [status] {
                                   return static_cast<double>(status->purged);
                                 });
+    metrics->add_callback_gauge("vantage_outbox_relay_db_errors_total",
+                                "Relay rounds that failed on PostgreSQL and "
+                                "were retried", {},
+                                [status] {
+                                  return static_cast<double>(status->db_errors);
+                                });
     metrics->add_callback_gauge("vantage_kafka_up",
                                 "1 when the relay reaches Kafka", {},
                                 [status] { return status->kafka_ok ? 1.0 : 0.0; });

@@ -61,33 +61,6 @@ std::vector<pid_t> browser_pids() {
   return out;
 }
 
-/// A sample of `name` from /metrics (first series whose line starts with
-/// it); -1 when absent.
-double metric(node_fixture& n, const std::string& name) {
-  auto r = n.call("GET", "/metrics");
-  std::istringstream in{r.body};
-  std::string line;
-  while (std::getline(in, line))
-    if (line.compare(0, name.size(), name) == 0 && line.size() > name.size()
-        && (line[name.size()] == ' ' || line[name.size()] == '{')) {
-      auto space = line.rfind(' ');
-      return std::stod(line.substr(space + 1));
-    }
-  return -1;
-}
-
-double metric_sum(node_fixture& n, const std::string& name) {
-  auto r = n.call("GET", "/metrics");
-  std::istringstream in{r.body};
-  std::string line;
-  double sum = 0;
-  while (std::getline(in, line))
-    if (line.compare(0, name.size(), name) == 0 && line.size() > name.size()
-        && (line[name.size()] == ' ' || line[name.size()] == '{'))
-      sum += std::stod(line.substr(line.rfind(' ') + 1));
-  return sum;
-}
-
 int64_t json_int(const std::string& body, const char* a, const char* b = nullptr) {
   simdjson::dom::parser p;
   simdjson::dom::element doc;
@@ -179,7 +152,7 @@ bool wait_busy(node_fixture& n) {
 BOOST_AUTO_TEST_CASE(render_answers_with_a_stored_png_and_caches_it) {
   node_fixture n;
   BOOST_REQUIRE(wait_for_pages(n, 1));
-  auto before = metric(n, "og_renderer_renders_total");
+  auto before = n.metric("og_renderer_renders_total");
   auto title = unique("Holiday Gift Ideas ");
   auto r = n.call("POST", "/render", render_body(title));
   BOOST_REQUIRE_EQUAL(r.status, 200);
@@ -198,14 +171,14 @@ BOOST_AUTO_TEST_CASE(render_answers_with_a_stored_png_and_caches_it) {
   BOOST_TEST(static_cast<int64_t>(img.body.size())
              == json_int(r.body, "image_size_bytes"));
   BOOST_TEST(img.body.size() < 600u * 1024u); // WhatsApp's limit
-  BOOST_TEST(metric(n, "og_renderer_renders_total") == before + 1);
+  BOOST_TEST(n.metric("og_renderer_renders_total") == before + 1);
 
   // The same content again: from the cache, no browser.
   auto again = n.call("POST", "/render", render_body(title));
   BOOST_REQUIRE_EQUAL(again.status, 200);
   BOOST_TEST(json_bool(again.body, "cached"));
   BOOST_TEST(again.str("cache_key") == r.str("cache_key"));
-  BOOST_TEST(metric(n, "og_renderer_renders_total") == before + 1);
+  BOOST_TEST(n.metric("og_renderer_renders_total") == before + 1);
 
   // Identical concurrent requests share one render.
   auto burst = unique("Burst ");
@@ -222,8 +195,8 @@ BOOST_AUTO_TEST_CASE(render_answers_with_a_stored_png_and_caches_it) {
   // Answers go out when the first render ends; extra renders, had there
   // been any, would end within the next second or so.
   BOOST_TEST(!eventually(
-    [&] { return metric(n, "og_renderer_renders_total") > before + 2; }, 2s));
-  BOOST_TEST(metric(n, "og_renderer_renders_total") == before + 2);
+    [&] { return n.metric("og_renderer_renders_total") > before + 2; }, 2s));
+  BOOST_TEST(n.metric("og_renderer_renders_total") == before + 2);
 }
 
 BOOST_AUTO_TEST_CASE(the_cache_lasts_its_ttl_and_the_metrics_are_exported) {
@@ -247,7 +220,7 @@ BOOST_AUTO_TEST_CASE(the_cache_lasts_its_ttl_and_the_metrics_are_exported) {
                     "og_renderer_queue_depth ", "og_renderer_rejections_total{reason=",
                     "vantage_preview_breaker_state{state=\"closed\"} 1"})
     BOOST_TEST(text.find(name) != std::string::npos, name);
-  BOOST_TEST(metric(n, "og_renderer_memory_bytes") > 0);
+  BOOST_TEST(n.metric("og_renderer_memory_bytes") > 0);
   auto h = n.call("GET", "/healthz");
   BOOST_TEST(h.str("object_store") == "ok");
   BOOST_TEST(json_int(h.body, "browser_pool", "total") == 2);
@@ -264,11 +237,11 @@ BOOST_AUTO_TEST_CASE(the_cache_survives_a_restart) {
   }
   node_fixture again; // a new node: its cache index comes from PostgreSQL
   BOOST_REQUIRE(wait_for_pages(again, 1));
-  auto before = metric(again, "og_renderer_renders_total");
+  auto before = again.metric("og_renderer_renders_total");
   auto r = again.call("POST", "/render", body);
   BOOST_REQUIRE_EQUAL(r.status, 200);
   BOOST_TEST(json_bool(r.body, "cached"));
-  BOOST_TEST(metric(again, "og_renderer_renders_total") == before);
+  BOOST_TEST(again.metric("og_renderer_renders_total") == before);
 }
 
 BOOST_AUTO_TEST_CASE(a_failed_upload_is_retried_once_through_the_s3_store) {
@@ -346,7 +319,7 @@ BOOST_AUTO_TEST_CASE(a_failed_upload_is_retried_once_through_the_s3_store) {
 BOOST_AUTO_TEST_CASE(bad_render_input_is_refused_and_renders_nothing) {
   node_fixture n;
   BOOST_REQUIRE(wait_for_pages(n, 1));
-  auto before = metric(n, "og_renderer_renders_total");
+  auto before = n.metric("og_renderer_renders_total");
   auto t = unique("Bad ");
   auto body = render_body(t);
   auto swap = [&](const std::string& from, const std::string& to) {
@@ -381,7 +354,7 @@ BOOST_AUTO_TEST_CASE(bad_render_input_is_refused_and_renders_nothing) {
   expect(render_body(std::string(1024 * 1024, 'x')), 413, "1 MB title");
   auto r = n.call("POST", "/render", body, {}, "text/plain");
   BOOST_TEST(r.status == 415);
-  BOOST_TEST(metric(n, "og_renderer_renders_total") == before);
+  BOOST_TEST(n.metric("og_renderer_renders_total") == before);
 }
 
 BOOST_AUTO_TEST_CASE(thumbnails_come_only_from_the_catalog_and_allowed_hosts) {
@@ -486,8 +459,8 @@ BOOST_AUTO_TEST_CASE(a_browser_killed_mid_render_is_restarted_and_the_render_ret
   BOOST_REQUIRE(wait_busy(n));
   ::kill(pid, SIGKILL);
   BOOST_TEST(call.get() == 200);
-  BOOST_TEST(metric_sum(n, "og_renderer_browser_crashes_total") >= 1);
-  BOOST_TEST(metric(n, "og_renderer_retries_total") >= 1);
+  BOOST_TEST(n.metric_sum("og_renderer_browser_crashes_total") >= 1);
+  BOOST_TEST(n.metric("og_renderer_retries_total") >= 1);
   auto now = browser_pids();
   BOOST_REQUIRE_EQUAL(now.size(), 1u);
   BOOST_TEST(now[0] != pid);
@@ -503,7 +476,7 @@ BOOST_AUTO_TEST_CASE(a_hung_browser_is_detected_and_replaced) {
   // Heartbeat (2 s without an answer) plus a restart, well inside the
   // render timeout of 5 s: the render was retried, not timed out.
   BOOST_TEST(((std::chrono::steady_clock::now() - started) < 5s));
-  BOOST_TEST(metric_sum(n, "og_renderer_browser_hangs_total") >= 1);
+  BOOST_TEST(n.metric_sum("og_renderer_browser_hangs_total") >= 1);
   ::kill(pid, SIGKILL); // already killed by the slot; harmless
 }
 
@@ -537,7 +510,7 @@ BOOST_AUTO_TEST_CASE(slow_renders_time_out_and_a_full_pool_refuses_fast) {
   auto [slow_status, slow_ms, unused] = slow.get();
   BOOST_TEST(slow_status == 504);
   BOOST_TEST(slow_ms < 2500);
-  BOOST_TEST(metric(n, "og_renderer_rejections_total{reason=\"queue_wait\"}") >= 1);
+  BOOST_TEST(n.metric("og_renderer_rejections_total{reason=\"queue_wait\"}") >= 1);
   ::kill(pid, SIGCONT);
   // The slot recovers (page reset, or the browser replaced).
   BOOST_TEST(n.call("POST", "/render", render_body(unique("After "))).status == 200);
@@ -568,7 +541,7 @@ BOOST_AUTO_TEST_CASE(browsers_are_recycled_after_a_number_of_renders) {
   for (auto& f : clients)
     ok += f.get();
   BOOST_TEST(ok == 16);
-  BOOST_TEST(metric_sum(n, "og_renderer_browser_restarts_total") >= 3);
+  BOOST_TEST(n.metric_sum("og_renderer_browser_restarts_total") >= 3);
   BOOST_TEST((browser_pids() != first));
 }
 
@@ -610,7 +583,7 @@ BOOST_AUTO_TEST_CASE(a_share_preview_follows_its_content_and_renders_once) {
   node_fixture n;
   BOOST_REQUIRE(wait_for_pages(n, 1));
   auto list = make_shared_list(n, {"prd_003", "prd_008", "prd_013"});
-  auto before = metric(n, "og_renderer_renders_total");
+  auto before = n.metric("og_renderer_renders_total");
   std::string status;
   auto token = share(n, list, status);
   BOOST_TEST(status == "rendered");
@@ -620,7 +593,7 @@ BOOST_AUTO_TEST_CASE(a_share_preview_follows_its_content_and_renders_once) {
   BOOST_TEST(first.body != fallback_preview_png());
   BOOST_TEST(png_size(first.body).first == 1200u);
   BOOST_TEST(first.header("Cache-Control") == "public, max-age=300");
-  BOOST_TEST(metric(n, "og_renderer_renders_total") == before + 1);
+  BOOST_TEST(n.metric("og_renderer_renders_total") == before + 1);
 
   // Views and preview fetches of unchanged content render nothing.
   for (int i = 0; i < 30; ++i) {
@@ -632,7 +605,7 @@ BOOST_AUTO_TEST_CASE(a_share_preview_follows_its_content_and_renders_once) {
   auto token2 = share(n, list, status2);
   BOOST_TEST(status2 == "rendered");
   BOOST_TEST(n.call("GET", "/social/" + token2 + "/preview.png").body == first.body);
-  BOOST_TEST(metric(n, "og_renderer_renders_total") == before + 1);
+  BOOST_TEST(n.metric("og_renderer_renders_total") == before + 1);
 
   // An added item invalidates it: the fallback until the new one is ready.
   auto add = n.call("POST", "/api/v2/wishlists/" + list.wishlist_id + "/items",
@@ -647,7 +620,7 @@ BOOST_AUTO_TEST_CASE(a_share_preview_follows_its_content_and_renders_once) {
       return second != first.body && second != fallback_preview_png();
     },
     15s));
-  BOOST_TEST(metric(n, "og_renderer_renders_total") == before + 2);
+  BOOST_TEST(n.metric("og_renderer_renders_total") == before + 2);
 
   // Hiding an item changes the content again.
   auto patch = n.call("PATCH",

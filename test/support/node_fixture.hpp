@@ -6,9 +6,11 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <httplib.h>
 #include <simdjson.h>
@@ -104,6 +106,33 @@ struct node_fixture {
     out.body = r->body;
     out.headers = r->headers;
     return out;
+  }
+
+  /// The samples of `name` in /metrics, one per series whose line starts
+  /// with it (so `name` may include a label set).
+  std::vector<double> metric_samples(const std::string& name) {
+    std::istringstream in{call("GET", "/metrics").body};
+    std::string line;
+    std::vector<double> out;
+    while (std::getline(in, line))
+      if (line.compare(0, name.size(), name) == 0 && line.size() > name.size()
+          && (line[name.size()] == ' ' || line[name.size()] == '{'))
+        out.push_back(std::stod(line.substr(line.rfind(' ') + 1)));
+    return out;
+  }
+
+  /// The first series of `name`; -1 when absent.
+  double metric(const std::string& name) {
+    auto xs = metric_samples(name);
+    return xs.empty() ? -1 : xs.front();
+  }
+
+  /// The sum over every series of `name` (0 when absent).
+  double metric_sum(const std::string& name) {
+    double sum = 0;
+    for (auto x : metric_samples(name))
+      sum += x;
+    return sum;
   }
 
   std::unique_ptr<embedded_node> node;
