@@ -22,10 +22,13 @@ constexpr const char* token_usage
     "                     [--region us|eu|apac]\n"
     "                     [--account-type customer|internal|qa|admin]\n"
     "                     [--ttl-hours H (default 24)] [--private-key FILE]\n"
+    "                     [--count N]\n"
     "       vantage token --print-secret\n"
     "\n"
     "Prints an HS256 token signed with $VANTAGE_JWT_SECRET (or the development\n"
-    "default), or an RS256 token when --private-key names a PEM private key.\n";
+    "default), or an RS256 token when --private-key names a PEM private key.\n"
+    "--count N prints N tokens, one per line, for the users ID_1 .. ID_N\n"
+    "(named NAME 1 .. NAME N), e.g. for load tests.\n";
 
 int usage_error(const std::string& msg) {
   std::cerr << "vantage token: " << msg << "\n\n" << token_usage;
@@ -45,6 +48,7 @@ int token_main(int argc, char** argv) {
   bool have_sub = false;
   bool print_secret = false;
   long long ttl_hours = 24;
+  long long count = 0;
   std::string private_key_file;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -64,7 +68,8 @@ int token_main(int argc, char** argv) {
     } else {
       if (name != "--sub" && name != "--name" && name != "--email"
           && name != "--tz" && name != "--region" && name != "--account-type"
-          && name != "--ttl-hours" && name != "--private-key")
+          && name != "--ttl-hours" && name != "--private-key"
+          && name != "--count")
         return usage_error("unknown argument '" + arg + "'");
       if (i + 1 >= argc)
         return usage_error("option " + name + " needs a value");
@@ -99,6 +104,14 @@ int token_main(int argc, char** argv) {
                            "between 1 and 87840");
     } else if (name == "--private-key") {
       private_key_file = value;
+    } else if (name == "--count") {
+      char* end = nullptr;
+      errno = 0;
+      count = std::strtoll(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0' || errno != 0 || count <= 0
+          || count > 10000000)
+        return usage_error("--count must be a whole number between 1 and "
+                           "10000000");
     } else {
       return usage_error("unknown argument '" + arg + "'");
     }
@@ -125,6 +138,7 @@ int token_main(int argc, char** argv) {
       return usage_error("invalid claims (" + why + ")");
   }
   try {
+    std::string pem;
     if (!private_key_file.empty()) {
       std::ifstream in{private_key_file, std::ios::binary};
       if (!in) {
@@ -132,11 +146,26 @@ int token_main(int argc, char** argv) {
                   << std::strerror(errno) << '\n';
         return 2;
       }
-      std::ostringstream pem;
-      pem << in.rdbuf();
-      std::cout << mint_rs256(claims, pem.str(), exp) << '\n';
+      std::ostringstream text;
+      text << in.rdbuf();
+      pem = text.str();
+    }
+    auto secret = jwt_secret_in_use();
+    auto mint = [&](const user_claims& c) {
+      return pem.empty() ? mint_hs256(c, secret, exp) : mint_rs256(c, pem, exp);
+    };
+    if (count == 0) {
+      std::cout << mint(claims) << '\n';
     } else {
-      std::cout << mint_hs256(claims, jwt_secret_in_use(), exp) << '\n';
+      std::string out;
+      for (long long i = 1; i <= count; ++i) {
+        auto each = claims;
+        each.user_id += "_" + std::to_string(i);
+        each.display_name += " " + std::to_string(i);
+        out += mint(each);
+        out += '\n';
+      }
+      std::cout << out;
     }
   } catch (const std::exception& e) {
     std::cerr << "vantage token: " << e.what() << '\n';

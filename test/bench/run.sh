@@ -6,7 +6,7 @@
 #   BENCH_SECONDS   duration of each wrk run (default 10)
 #   BENCH_PORT      node port (default 18181)
 #   BENCH_ONLY      get | add | share: run only those routes (default: all)
-#   BENCH_WRITERS   users for the add route (default 1500)
+#   BENCH_WRITERS   users for the add route (default 1000 per second of BENCH_SECONDS)
 #   BENCH_WRK_THREADS  wrk threads (default 1: a second competes for the cores)
 #   BENCH_SHARE_OWNERS      users creating shares, each with a 3-item list (default 100)
 #   BENCH_SHARE_RECIPIENTS  users adding from a share (default BENCH_WRITERS)
@@ -238,23 +238,31 @@ for p in 001 002 003 004 005 006; do
     -H 'Content-Type: application/json' -d "{\"product_id\":\"prd_$p\"}" >/dev/null
 done
 
+# Users for the write routes: COUNT tokens for ID_1..ID_COUNT written as a
+# Lua table NAME to FILE, each user then created with its default list (one
+# add of prd_024, in parallel, outside the measurement).
+make_writers() { # ID DISPLAY-NAME COUNT TABLE-NAME FILE
+  local id=$1 display=$2 count=$3 table=$4 file=$5
+  "$BIN" token --sub "$id" --name "$display" --count "$count" >"$WORK/$table.txt"
+  { echo "$table = {"; sed 's/.*/  "&",/' "$WORK/$table.txt"; echo "}"; } >"$file"
+  local sep=""
+  while read -r tok; do
+    printf '%surl = "%s/api/v2/wishlists/my/items"\nheader = "Authorization: Bearer %s"\n' "$sep" "$URL" "$tok"
+    printf 'header = "Content-Type: application/json"\ndata = "{\\"product_id\\":\\"prd_024\\"}"\n'
+    printf 'output = "/dev/null"\n'
+    sep=$'next\n'
+  done <"$WORK/$table.txt" >"$WORK/$table.curl"
+  curl -fsS --no-progress-meter --parallel --parallel-max 16 -K "$WORK/$table.curl"
+}
+
 # Writers: WRITERS users, each with a default wishlist made before the run,
 # and a request sequence over distinct (user, product) pairs so that every
-# add in the measured window is a real insert (the table counts 201s).
-WRITERS=${BENCH_WRITERS:-1500}
+# add in the measured window is a real insert (the table counts 201s). Each
+# writer has 23 products to add: the default covers 1,000 adds a second per
+# second of the run.
+WRITERS=${BENCH_WRITERS:-$((1000 * SECS))}
 if [[ -z $ONLY || $ONLY == add ]]; then
-{
-  echo "tokens = {"
-  for i in $(seq 1 "$WRITERS"); do
-    echo "  \"$("$BIN" token --sub "usr_bench_${RUN}_$i" --name "Writer $i")\","
-  done
-  echo "}"
-} >"$WORK/tokens.lua"
-# Warm-up outside the measurement: create each user and its default list.
-grep -o '"ey[^"]*"' "$WORK/tokens.lua" | tr -d '"' | xargs -P 8 -I{} \
-  curl -fs -o /dev/null -XPOST "$URL/api/v2/wishlists/my/items" \
-  -H "Authorization: Bearer {}" -H 'Content-Type: application/json' \
-  -d '{"product_id":"prd_024"}'
+  make_writers "usr_bench_${RUN}" "Writer" "$WRITERS" tokens "$WORK/tokens.lua"
 fi
 
 cat >"$WORK/add.lua" <<LUA
@@ -406,14 +414,7 @@ SH
   (( $(grep -c '"ey' "$WORK/owners.lua") == SHARE_OWNERS )) || { echo "bench: share owner setup failed" >&2; exit 1; }
 
   # Recipients: RECIPIENTS users with a default list made before the run.
-  { echo "rtokens = {"
-    seq 1 "$RECIPIENTS" | xargs -P 4 -I{} "$BIN" token --sub "usr_bench_${RUN}_recipient_{}" --name "Recipient {}" \
-      | sed 's/.*/  "&",/'
-    echo "}"; } >"$WORK/rtokens.lua"
-  grep -o '"ey[^"]*"' "$WORK/rtokens.lua" | tr -d '"' | xargs -P 8 -I{} \
-    curl -fs -o /dev/null -XPOST "$URL/api/v2/wishlists/my/items" \
-    -H "Authorization: Bearer {}" -H 'Content-Type: application/json' \
-    -d '{"product_id":"prd_024"}'
+  make_writers "usr_bench_${RUN}_recipient" "Recipient" "$RECIPIENTS" rtokens "$WORK/rtokens.lua"
 
   # wrk scripts. Each counts statuses per thread and the requests it built
   # (sent): a view is counted by the node once it is answered, so a view
