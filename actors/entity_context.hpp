@@ -13,11 +13,14 @@
 
 namespace vantage {
 
-/// What every entity actor needs from its node: the I/O pool for storage,
+/// What every entity actor needs from its node: the I/O pool for reads, the
+/// group committer for writes,
 /// the outbox relay to wake after a commit, the regions it talks to, and the
 /// injectable clock. Passed by value into behaviour functions; no globals.
 struct entity_context {
   caf::actor io;
+  /// The group committer (actors/io_pool.hpp): every atomic write goes here.
+  caf::actor writes;
   caf::actor relay;
   std::shared_ptr<relay_status> relay_state;
   region_ref products;

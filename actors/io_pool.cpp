@@ -36,9 +36,19 @@ struct db_reply {
 };
 
 } // namespace
+/// The writes of one group-commit transaction, and their answers in order.
+struct write_batch {
+  std::vector<atomic_write> writes;
+};
+struct write_outcomes {
+  std::vector<caf::expected<caf::message>> answers;
+};
+
 } // namespace vantage
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vantage::db_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vantage::write_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vantage::write_outcomes)
 
 namespace vantage {
 namespace {
@@ -165,6 +175,180 @@ caf::behavior blocking_worker(caf::event_based_actor*) {
   };
 }
 
+// -- group commit ------------------------------------------------------------
+
+caf::error refusal(const atomic_write& w, const pg_error& e) {
+  if (w.refused)
+    if (auto err = w.refused(e))
+      return err;
+  return to_error(e);
+}
+
+caf::expected<caf::message> settle(atomic_write& w, std::vector<pg_rows>& rows) {
+  if (!w.done)
+    return caf::make_message(atom::ok_v);
+  try {
+    return w.done(rows);
+  } catch (const std::exception& e) {
+    log_event(log_level::error, "write_committer", e.what());
+    return make_error(errc::internal, "internal error");
+  }
+}
+
+/// Commits `writes` in one transaction. A write whose own statement fails
+/// gets its refusal and the transaction runs again without it, so the
+/// others commit as if each had run alone, in order.
+std::vector<caf::expected<caf::message>>
+commit_together(pg_connection& c, std::vector<atomic_write>& writes) {
+  std::vector<caf::expected<caf::message>> answers(
+    writes.size(), caf::expected<caf::message>{caf::message{}});
+  // The live writes, each with its first statement's index in `stmts`.
+  std::vector<size_t> live;
+  std::vector<size_t> first;
+  std::vector<pg_connection::statement> stmts;
+  for (size_t i = 0; i < writes.size(); ++i) {
+    live.push_back(i);
+    first.push_back(stmts.size());
+    for (auto& st : writes[i].statements)
+      stmts.push_back(std::move(st));
+  }
+  auto end_of = [&](size_t k) {
+    return k + 1 < live.size() ? first[k + 1] : stmts.size();
+  };
+  while (!live.empty()) {
+    try {
+      auto rows = stmts.empty() ? std::vector<pg_rows>{} : c.exec_atomic(stmts);
+      for (size_t k = 0; k < live.size(); ++k) {
+        std::vector<pg_rows> own;
+        for (auto j = first[k]; j < end_of(k); ++j)
+          own.push_back(std::move(rows[j]));
+        answers[live[k]] = settle(writes[live[k]], own);
+      }
+      return answers;
+    } catch (const pg_error& e) {
+      if (e.connection_lost || e.statement < 0
+          || static_cast<size_t>(e.statement) >= stmts.size()) {
+        for (auto i : live)
+          answers[i] = to_error(e);
+        return answers;
+      }
+      auto at = static_cast<size_t>(e.statement);
+      size_t k = 0;
+      while (k + 1 < live.size() && first[k + 1] <= at)
+        ++k;
+      answers[live[k]] = refusal(writes[live[k]], e);
+      auto from = first[k];
+      auto count = end_of(k) - from;
+      stmts.erase(stmts.begin() + static_cast<std::ptrdiff_t>(from),
+                  stmts.begin() + static_cast<std::ptrdiff_t>(from + count));
+      live.erase(live.begin() + static_cast<std::ptrdiff_t>(k));
+      first.erase(first.begin() + static_cast<std::ptrdiff_t>(k));
+      for (auto j = k; j < first.size(); ++j)
+        first[j] -= count;
+    }
+  }
+  return answers;
+}
+
+caf::behavior write_worker(caf::stateful_actor<worker_state>* self,
+                           std::string url, int timeout_ms) {
+  self->state.conn = std::make_unique<pg_connection>(std::move(url),
+                                                     timeout_ms);
+  return {
+    [=](write_batch& batch) -> write_outcomes {
+      try {
+        return write_outcomes{commit_together(*self->state.conn, batch.writes)};
+      } catch (const std::exception& e) {
+        log_event(log_level::error, "write_committer", e.what());
+        return write_outcomes{std::vector<caf::expected<caf::message>>(
+          batch.writes.size(), make_error(errc::internal, "internal error"))};
+      }
+    },
+  };
+}
+
+struct queued_write {
+  caf::response_promise promise;
+  atomic_write write;
+  steady::time_point enqueued;
+};
+
+struct committer_state {
+  caf::actor worker;
+  std::deque<queued_write> queue;
+  bool busy = false;
+  write_committer_options opts;
+  static inline const char* name = "write_committer";
+};
+
+using committer_ptr = caf::stateful_actor<committer_state>*;
+
+/// Sends everything queued (up to the batch limit) as the next transaction,
+/// unless one is still running: then it goes when that one is done.
+void flush(committer_ptr self) {
+  auto& st = self->state;
+  if (st.busy || st.queue.empty())
+    return;
+  auto now = steady::now();
+  auto max_wait = std::chrono::milliseconds{st.opts.timeout_ms};
+  auto promises = std::make_shared<std::vector<caf::response_promise>>();
+  write_batch batch;
+  while (!st.queue.empty()
+         && batch.writes.size() < static_cast<size_t>(st.opts.max_batch)) {
+    auto job = std::move(st.queue.front());
+    st.queue.pop_front();
+    if (now - job.enqueued > max_wait) {
+      job.promise.deliver(
+        make_error(errc::unavailable, "database busy (queue wait)"));
+      continue;
+    }
+    promises->push_back(std::move(job.promise));
+    batch.writes.push_back(std::move(job.write));
+  }
+  if (batch.writes.empty())
+    return;
+  st.busy = true;
+  self->request(st.worker, caf::infinite, std::move(batch))
+    .then(
+      [=](write_outcomes& out) {
+        for (size_t i = 0; i < promises->size(); ++i) {
+          auto& answer = out.answers[i];
+          if (answer)
+            (*promises)[i].deliver(std::move(*answer));
+          else
+            (*promises)[i].deliver(std::move(answer.error()));
+        }
+        self->state.busy = false;
+        flush(self);
+      },
+      [=](caf::error& err) {
+        for (auto& rp : *promises)
+          rp.deliver(err);
+        self->state.busy = false;
+        flush(self);
+      });
+}
+
+caf::behavior write_committer(committer_ptr self, caf::actor worker,
+                              write_committer_options opts) {
+  self->state.worker = worker;
+  self->state.opts = std::move(opts);
+  self->link_to(worker);
+  return {
+    [=](atomic_write& w) -> caf::response_promise {
+      auto rp = self->make_response_promise();
+      auto& st = self->state;
+      if (static_cast<int>(st.queue.size()) >= st.opts.queue_limit) {
+        rp.deliver(make_error(errc::unavailable, "write queue full"));
+        return rp;
+      }
+      st.queue.push_back({rp, std::move(w), steady::now()});
+      flush(self);
+      return rp;
+    },
+  };
+}
+
 } // namespace
 
 caf::actor spawn_io_pool(caf::actor_system& sys, const io_pool_options& opts) {
@@ -174,6 +358,13 @@ caf::actor spawn_io_pool(caf::actor_system& sys, const io_pool_options& opts) {
                                                opts.timeout_ms));
   return sys.spawn(pool_actor<db_task>, std::move(workers), opts.queue_limit,
                    opts.timeout_ms, std::string{"database"});
+}
+
+caf::actor spawn_write_committer(caf::actor_system& sys,
+                                 const write_committer_options& opts) {
+  auto worker = sys.spawn<caf::detached>(write_worker, opts.database_url,
+                                         opts.timeout_ms);
+  return sys.spawn(write_committer, worker, opts);
 }
 
 caf::actor spawn_blocking_pool(caf::actor_system& sys, int workers,

@@ -27,9 +27,23 @@ struct blocking_task {
   std::function<caf::expected<caf::message>()> run;
 };
 
+/// One atomic write for the group committer: statements that commit
+/// together or not at all. The committer may put several writes into one
+/// transaction; a write never sees another's failure.
+struct atomic_write {
+  std::vector<pg_connection::statement> statements;
+  /// Makes the reply from this write's results, one per statement, after
+  /// the commit (on the committer's thread).
+  std::function<caf::expected<caf::message>(std::vector<pg_rows>&)> done;
+  /// Maps a failure of one of this write's own statements to its answer;
+  /// none (or no function) means the usual mapping, to_error.
+  std::function<caf::error(const pg_error&)> refused;
+};
+
 } // namespace vantage
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vantage::db_task)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vantage::atomic_write)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vantage::blocking_task)
 
 namespace vantage {
@@ -73,6 +87,50 @@ blocking_task make_blocking_task(F fn) {
       return std::move(r.error());
     return caf::make_message(std::move(*r));
   }};
+}
+
+struct write_committer_options {
+  std::string database_url;
+  /// Connect/statement timeout and the longest a write may wait its turn.
+  int timeout_ms = 2000;
+  /// Writes in one transaction at most.
+  int max_batch = 128;
+  int queue_limit = 4096;
+};
+
+/// Spawns the group committer: send it `atomic_write` as a request. It owns
+/// one connection and runs one transaction at a time; the writes that
+/// arrive meanwhile go into the next one together. Under load many writes
+/// then share one round trip, one commit and one WAL flush, and at low
+/// load a write waits for nothing. A write whose own statement fails is
+/// answered with its error and the others are committed without it. One
+/// transaction at a time also means two batches can never deadlock on
+/// each other's rows. The reply is the write's `done` message or an error
+/// (errc::unavailable when the database is unreachable or the queue full).
+caf::actor spawn_write_committer(caf::actor_system& sys,
+                                 const write_committer_options& opts);
+
+/// Wraps a typed write: `done(results)` returns the reply `T`.
+template <class T, class Done>
+atomic_write make_atomic_write(std::vector<pg_connection::statement> stmts,
+                               Done done) {
+  return atomic_write{std::move(stmts),
+                      [done = std::move(done)](std::vector<pg_rows>& rows)
+                        -> caf::expected<caf::message> {
+                        caf::expected<T> r = done(rows);
+                        if (!r)
+                          return std::move(r.error());
+                        return caf::make_message(std::move(*r));
+                      },
+                      nullptr};
+}
+
+/// A write whose callers only need to know that it committed.
+inline atomic_write
+make_atomic_write(std::vector<pg_connection::statement> stmts) {
+  return make_atomic_write<bool>(
+    std::move(stmts),
+    [](std::vector<pg_rows>&) -> caf::expected<bool> { return true; });
 }
 
 /// Maps a database exception to a domain error (used by workers and tests).

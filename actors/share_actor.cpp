@@ -212,16 +212,16 @@ void with_visible_count(self_ptr self, Then then) {
     [=](const caf::error&) mutable { then(0); });
 }
 
-/// Runs `stmts` atomically on the I/O pool, then `done(rows)` or `fail`.
+/// Commits `stmts` atomically through the group committer, then
+/// `done(first)` or `fail`.
 template <class Done, class Fail>
 void commit(self_ptr self, std::vector<pg_connection::statement> stmts,
             Done done, Fail fail) {
   self
-    ->request(self->state.ctx.io, self->state.ctx.db_timeout,
-              make_db_task<int64_t>(
-                [stmts = std::move(stmts)](
-                  pg_connection& c) -> caf::expected<int64_t> {
-                  auto results = c.exec_atomic(stmts);
+    ->request(self->state.ctx.writes, self->state.ctx.db_timeout,
+              make_atomic_write<int64_t>(
+                std::move(stmts),
+                [](std::vector<pg_rows>& results) -> caf::expected<int64_t> {
                   // The first statement's first column, when it returns one.
                   if (!results.empty() && !results.front().empty())
                     return results.front().i64(0, 0);

@@ -53,26 +53,21 @@ caf::result<Result> add_to_default(self_ptr self, MakeRequest request) {
   auto now = st.ctx.clock->now_ms();
   auto wl = new_id("wl_");
   auto uid = st.user_id;
-  self->request(st.ctx.io, st.ctx.db_timeout,
-                make_db_task<bool>(
-                    [=](pg_connection& c) -> caf::expected<bool> {
-                      c.exec_atomic(
-                          {{"wl_insert_default",
-                            "INSERT INTO wishlists(id, owner_id, title,"
-                            " is_default, created_at, updated_at)"
-                            " VALUES ($1, $2, $3, true,"
-                            " to_timestamp($4::bigint / 1000.0),"
-                            " to_timestamp($4::bigint / 1000.0))",
-                            {wl, uid, default_wishlist_title,
-                             std::to_string(now)}},
-                           {"user_set_default",
-                            "UPDATE users SET default_wishlist_id = $2"
-                            " WHERE id = $1",
-                            {uid, wl}},
-                           wishlist_event("wishlist_created", wl, uid, "", "",
-                                          0, now)});
-                      return true;
-                    }))
+  self->request(st.ctx.writes, st.ctx.db_timeout,
+                make_atomic_write(
+                    {{"wl_insert_default",
+                      "INSERT INTO wishlists(id, owner_id, title,"
+                      " is_default, created_at, updated_at)"
+                      " VALUES ($1, $2, $3, true,"
+                      " to_timestamp($4::bigint / 1000.0),"
+                      " to_timestamp($4::bigint / 1000.0))",
+                      {wl, uid, default_wishlist_title, std::to_string(now)}},
+                     {"user_set_default",
+                      "UPDATE users SET default_wishlist_id = $2"
+                      " WHERE id = $1",
+                      {uid, wl}},
+                     wishlist_event("wishlist_created", wl, uid, "", "", 0,
+                                    now)}))
       .await(
           [=](bool) mutable {
             self->state.default_wishlist_id = wl;
@@ -119,24 +114,20 @@ user_actor_impl(user_actor::stateful_pointer<user_state> self,
         auto rp = self->make_response_promise<atom::ok>();
         auto now = std::to_string(st.ctx.clock->now_ms());
         claims.user_id = st.user_id;
-        self->request(st.ctx.io, st.ctx.db_timeout,
-                      make_db_task<bool>(
-                          [=](pg_connection& c) -> caf::expected<bool> {
-                            c.exec(
-                                "user_upsert",
-                                "INSERT INTO users(id, display_name, email, tz,"
-                                " region, account_type, created_at, updated_at)"
-                                " VALUES ($1, $2, nullif($3, ''), $4, $5, $6,"
-                                " to_timestamp($7::bigint / 1000.0),"
-                                " to_timestamp($7::bigint / 1000.0))"
-                                " ON CONFLICT (id) DO UPDATE SET"
-                                " display_name = EXCLUDED.display_name,"
-                                " updated_at = EXCLUDED.updated_at",
-                                {claims.user_id, claims.display_name,
-                                 claims.email, claims.tz, claims.region,
-                                 claims.account_type, now});
-                            return true;
-                          }))
+        self->request(st.ctx.writes, st.ctx.db_timeout,
+                      make_atomic_write(
+                          {{"user_upsert",
+                            "INSERT INTO users(id, display_name, email, tz,"
+                            " region, account_type, created_at, updated_at)"
+                            " VALUES ($1, $2, nullif($3, ''), $4, $5, $6,"
+                            " to_timestamp($7::bigint / 1000.0),"
+                            " to_timestamp($7::bigint / 1000.0))"
+                            " ON CONFLICT (id) DO UPDATE SET"
+                            " display_name = EXCLUDED.display_name,"
+                            " updated_at = EXCLUDED.updated_at",
+                            {claims.user_id, claims.display_name, claims.email,
+                             claims.tz, claims.region, claims.account_type,
+                             now}}}))
             .await(
                 [=](bool) mutable {
                   self->state.exists = true;

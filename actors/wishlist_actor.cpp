@@ -210,35 +210,35 @@ caf::result<Result> add_item(self_ptr self, const std::string& caller,
   auto id = st.wishlist_id;
   auto expected = st.version;
   auto count = static_cast<int>(st.items.size()) + 1;
-  self
-    ->request(
-      st.ctx.io, st.ctx.db_timeout,
-      make_db_task<int64_t>([=](pg_connection& c) -> caf::expected<int64_t> {
-        std::vector<pg_connection::statement> batch{
-          {"wli_insert",
-           "INSERT INTO wishlist_items(id, wishlist_id,"
-           " product_id, added_at) VALUES ($1, $2, $3,"
-           " to_timestamp($4::bigint / 1000.0))",
-           {item.wishlist_item_id, id, product_id, std::to_string(now)}},
-          bump_version(id, expected, now),
-          wishlist_event("wishlist_item_added", id, caller, product_id,
-                         item.wishlist_item_id, count, now)};
-        auto credit_at = batch.size();
-        if (credit)
-          for (auto& x : share_credit_statements(*credit, now))
-            batch.push_back(std::move(x));
-        try {
-          auto results = c.exec_atomic(batch);
-          return credit ? results.at(credit_at).i64(0, 0) : int64_t{0};
-        } catch (const pg_error& e) {
-          if (e.sqlstate == "23503")
-            return make_error(errc::not_found,
-                              "Product " + product_id + " does not exist");
-          if (credit && share_credit_refused(e))
-            return make_error(errc::share_not_found, share_gone_message);
-          throw;
-        }
-      }))
+  std::vector<pg_connection::statement> batch{
+    {"wli_insert",
+     "INSERT INTO wishlist_items(id, wishlist_id,"
+     " product_id, added_at) VALUES ($1, $2, $3,"
+     " to_timestamp($4::bigint / 1000.0))",
+     {item.wishlist_item_id, id, product_id, std::to_string(now)}},
+    bump_version(id, expected, now),
+    wishlist_event("wishlist_item_added", id, caller, product_id,
+                   item.wishlist_item_id, count, now)};
+  auto credit_at = batch.size();
+  if (credit)
+    for (auto& x : share_credit_statements(*credit, now))
+      batch.push_back(std::move(x));
+  auto write = make_atomic_write<int64_t>(
+    std::move(batch),
+    [credited = credit.has_value(),
+     credit_at](std::vector<pg_rows>& results) -> caf::expected<int64_t> {
+      return credited ? results.at(credit_at).i64(0, 0) : int64_t{0};
+    });
+  write.refused = [product_id, credited = credit.has_value()](
+                    const pg_error& e) -> caf::error {
+    if (e.sqlstate == "23503")
+      return make_error(errc::not_found,
+                        "Product " + product_id + " does not exist");
+    if (credited && share_credit_refused(e))
+      return make_error(errc::share_not_found, share_gone_message);
+    return caf::none;
+  };
+  self->request(st.ctx.writes, st.ctx.db_timeout, std::move(write))
     .await(
       [=](int64_t items_added) mutable {
         auto& st = self->state;
@@ -295,20 +295,16 @@ wishlist_actor::behavior_type wishlist_actor_impl(self_ptr self,
         auto rp = self->make_response_promise<wishlist_view>();
         auto now = st.ctx.clock->now_ms();
         auto id = st.wishlist_id;
-        self->request(st.ctx.io, st.ctx.db_timeout,
-                      make_db_task<bool>(
-                          [=](pg_connection& c) -> caf::expected<bool> {
-                            c.exec_atomic(
-                                {{"wl_insert",
-                                  "INSERT INTO wishlists(id, owner_id, title,"
-                                  " created_at, updated_at) VALUES ($1, $2, $3,"
-                                  " to_timestamp($4::bigint / 1000.0),"
-                                  " to_timestamp($4::bigint / 1000.0))",
-                                  {id, owner, title, std::to_string(now)}},
-                                 wishlist_event("wishlist_created", id, owner,
-                                                "", "", 0, now)});
-                            return true;
-                          }))
+        self->request(st.ctx.writes, st.ctx.db_timeout,
+                      make_atomic_write(
+                          {{"wl_insert",
+                            "INSERT INTO wishlists(id, owner_id, title,"
+                            " created_at, updated_at) VALUES ($1, $2, $3,"
+                            " to_timestamp($4::bigint / 1000.0),"
+                            " to_timestamp($4::bigint / 1000.0))",
+                            {id, owner, title, std::to_string(now)}},
+                           wishlist_event("wishlist_created", id, owner, "",
+                                          "", 0, now)}))
             .await(
                 [=](bool) mutable {
                   auto& st = self->state;
@@ -357,19 +353,15 @@ wishlist_actor::behavior_type wishlist_actor_impl(self_ptr self,
         auto count = static_cast<int>(st.items.size()) - 1;
         auto expected = st.version;
         self->request(
-                st.ctx.io, st.ctx.db_timeout,
-                make_db_task<bool>(
-                    [=](pg_connection& c) -> caf::expected<bool> {
-                      c.exec_atomic(
-                          {{"wli_delete",
-                            "DELETE FROM wishlist_items"
-                            " WHERE id = $1 AND wishlist_id = $2",
-                            {item_id, id}},
-                           bump_version(id, expected, now),
-                           wishlist_event("wishlist_item_removed", id, caller,
-                                          product_id, item_id, count, now)});
-                      return true;
-                    }))
+                st.ctx.writes, st.ctx.db_timeout,
+                make_atomic_write(
+                    {{"wli_delete",
+                      "DELETE FROM wishlist_items"
+                      " WHERE id = $1 AND wishlist_id = $2",
+                      {item_id, id}},
+                     bump_version(id, expected, now),
+                     wishlist_event("wishlist_item_removed", id, caller,
+                                    product_id, item_id, count, now)}))
             .await(
                 [=](bool) mutable {
                   settle_write(self, caf::none);

@@ -69,6 +69,7 @@ node_options node_options::from_env() {
   o.rate_limit_prefix = env_or("VANTAGE_RATE_LIMIT_PREFIX",
                                o.rate_limit_prefix);
   o.view_batch_max = env_int("VANTAGE_VIEW_BATCH_MAX", o.view_batch_max);
+  o.write_batch_max = env_int("VANTAGE_WRITE_BATCH_MAX", o.write_batch_max);
   o.browser_pool_size = env_int("BROWSER_POOL_SIZE", o.browser_pool_size);
   o.browser_pages = env_int("BROWSER_PAGES", o.browser_pages);
   o.browser_recycle_after = env_int("BROWSER_RECYCLE_AFTER",

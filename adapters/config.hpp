@@ -89,6 +89,9 @@ struct node_options {
   /// Nodes that share counters must share it; embedded test nodes each get
   /// their own, since their virtual clocks disagree.
   std::string rate_limit_prefix = "rl:";
+  /// VANTAGE_WRITE_BATCH_MAX (128): atomic writes the group committer puts
+  /// into one transaction at most; 1 commits each write alone.
+  int write_batch_max = 128;
   /// VANTAGE_VIEW_BATCH_MAX (256): share views committed per database round
   /// trip at most (group commit); 1 commits every view on its own.
   int view_batch_max = 256;

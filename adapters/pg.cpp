@@ -158,15 +158,18 @@ pg_connection::exec_atomic(const std::vector<statement>& batch) {
   if (PQenterPipelineMode(conn_) != 1)
     throw pg_error("cannot enter pipeline mode", "", false);
   // One entry per result to read: the statement name when the result is
-  // a Parse (prepare), empty for an execution.
+  // a Parse (prepare), empty for an execution; and the batch index of the
+  // statement each result belongs to.
   std::vector<std::string> preparing;
+  std::vector<int> owner;
   std::vector<std::string> newly_prepared;
   auto fail_send = [&] {
     std::string msg = PQerrorMessage(conn_);
     reset();
     throw pg_error("pipeline send failed: " + msg, "08006", true);
   };
-  for (auto& st : batch) {
+  for (int index = 0; index < static_cast<int>(batch.size()); ++index) {
+    auto& st = batch[static_cast<size_t>(index)];
     bool known = std::find(prepared_.begin(), prepared_.end(), st.name)
                    != prepared_.end()
                  || std::find(newly_prepared.begin(), newly_prepared.end(),
@@ -177,6 +180,7 @@ pg_connection::exec_atomic(const std::vector<statement>& batch) {
         fail_send();
       newly_prepared.emplace_back(st.name);
       preparing.emplace_back(st.name);
+      owner.push_back(index);
     }
     std::vector<const char*> values;
     for (auto& p : st.params)
@@ -186,6 +190,7 @@ pg_connection::exec_atomic(const std::vector<statement>& batch) {
         != 1)
       fail_send();
     preparing.emplace_back();
+    owner.push_back(index);
   }
   if (PQpipelineSync(conn_) != 1)
     fail_send();
@@ -213,6 +218,7 @@ pg_connection::exec_atomic(const std::vector<statement>& batch) {
       const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
       first_error.emplace(PQresultErrorMessage(res), state ? state : "",
                           false);
+      first_error->statement = owner[i];
       PQclear(res);
     } else {
       PQclear(res);

@@ -31,6 +31,9 @@ public:
 
   std::string sqlstate;
   bool connection_lost;
+  /// In an atomic batch (exec_atomic): the index of the statement that
+  /// failed; -1 when the failure is not one statement's.
+  int statement = -1;
 };
 
 /// Owning handle of a PGresult.

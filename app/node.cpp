@@ -87,9 +87,10 @@ public:
 
   bool start(std::string& err) {
     if (opts_.share_create_limit < 1 || opts_.share_lookup_limit < 1
-        || opts_.view_batch_max < 1) {
-      err = "VANTAGE_SHARE_CREATE_LIMIT, VANTAGE_SHARE_LOOKUP_LIMIT and"
-            " VANTAGE_VIEW_BATCH_MAX must be positive integers";
+        || opts_.view_batch_max < 1 || opts_.write_batch_max < 1) {
+      err = "VANTAGE_SHARE_CREATE_LIMIT, VANTAGE_SHARE_LOOKUP_LIMIT,"
+            " VANTAGE_VIEW_BATCH_MAX and VANTAGE_WRITE_BATCH_MAX must be"
+            " positive integers";
       return false;
     }
     auto metrics = std::make_shared<metrics_registry>();
@@ -98,6 +99,10 @@ public:
                                               opts_.pg_pool_size,
                                               opts_.pg_queue_limit,
                                               opts_.pg_timeout_ms});
+    writes_ = spawn_write_committer(
+      sys_, write_committer_options{opts_.database_url, opts_.pg_timeout_ms,
+                                    opts_.write_batch_max,
+                                    opts_.pg_queue_limit});
     relay_ = spawn_outbox_relay(
       sys_,
       relay_options{opts_.database_url, opts_.pg_timeout_ms,
@@ -114,6 +119,7 @@ public:
     ctx.renderer = renderer_;
     ctx.preview_budget_ms = opts_.preview_budget_ms;
     ctx.io = io_;
+    ctx.writes = writes_;
     ctx.timers = timers_;
     ctx.view_batch_max = opts_.view_batch_max;
     ctx.relay = relay_;
@@ -447,7 +453,7 @@ public:
     for (auto* a : {&share_expiry_, &shares_.actor, &products_.actor,
                     &wishlists_.actor, &users_.actor,
                     &preview_gate_, &render_pool_, &blocking_, &timers_,
-                    &relay_, &io_})
+                    &relay_, &writes_, &io_})
       if (*a)
         caf::anon_send_exit(*a, caf::exit_reason::user_shutdown);
     if (renderer_)
@@ -462,6 +468,7 @@ private:
   std::shared_ptr<virtual_clock> virtual_time_;
   std::shared_ptr<relay_status> relay_status_;
   caf::actor io_;
+  caf::actor writes_;
   caf::actor relay_;
   region_ref products_;
   region_ref wishlists_;

@@ -1,0 +1,195 @@
+#define BOOST_TEST_MODULE write_committer_test
+#include <boost/test/unit_test.hpp>
+
+#include <chrono>
+#include <future>
+#include <memory>
+#include <set>
+
+#include "actors/io_pool.hpp"
+#include "adapters/config.hpp"
+#include "adapters/ids.hpp"
+#include "messages/type_ids.hpp"
+
+// The group committer (actors/io_pool.hpp) against the real PostgreSQL:
+// writes that queue behind a running transaction commit together, a write
+// whose own statement fails is answered alone while the others commit, and
+// every write gets its own statements' results.
+
+using namespace vantage;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct config : caf::actor_system_config {
+  config() {
+    register_message_types(*this);
+    set("logger.verbosity", caf::atom("quiet"));
+  }
+};
+
+std::string database_url() {
+  return env_or("VANTAGE_DATABASE_URL", "");
+}
+
+/// A write's answer: the value `done` returned, or the error.
+using answer = caf::expected<int64_t>;
+
+struct fixture {
+  config cfg;
+  caf::actor_system sys{cfg};
+  caf::actor committer
+    = spawn_write_committer(sys, write_committer_options{database_url(), 5000,
+                                                         128, 4096});
+  pg_connection db{database_url(), 5000};
+  std::string table = "committer_test_" + new_id("").substr(0, 12);
+
+  fixture() {
+    db.exec_simple("CREATE TABLE " + table
+                   + " (id TEXT PRIMARY KEY, v BIGINT NOT NULL)");
+  }
+
+  ~fixture() {
+    db.exec_simple("DROP TABLE IF EXISTS " + table);
+    caf::anon_send_exit(committer, caf::exit_reason::user_shutdown);
+  }
+
+  int64_t count() {
+    return db.exec_simple("SELECT count(*) FROM " + table).i64(0, 0);
+  }
+
+  /// A write of one row that answers the id of its transaction.
+  atomic_write insert(const std::string& id, int64_t v) {
+    sql.push_back("INSERT INTO " + table
+                  + " (id, v) VALUES ($1, $2::bigint) RETURNING txid_current()");
+    return make_atomic_write<int64_t>(
+      {{"committer_test_insert", sql.back().c_str(), {id, std::to_string(v)}}},
+      [](std::vector<pg_rows>& rows) -> caf::expected<int64_t> {
+        return rows.at(0).i64(0, 0);
+      });
+  }
+
+  /// A write that holds the committer for `ms` and answers its transaction id.
+  static atomic_write sleeper(int ms) {
+    return make_atomic_write<int64_t>(
+      {{"committer_test_sleep",
+        "SELECT txid_current() FROM pg_sleep($1::int / 1000.0)",
+        {std::to_string(ms)}}},
+      [](std::vector<pg_rows>& rows) -> caf::expected<int64_t> {
+        return rows.at(0).i64(0, 0);
+      });
+  }
+
+  /// Sends every write at once (in this order) and waits for all answers.
+  std::vector<answer> send_all(std::vector<atomic_write> writes) {
+    auto n = writes.size();
+    auto out = std::make_shared<std::vector<answer>>(
+      n, answer{caf::make_error(caf::sec::request_timeout)});
+    auto left = std::make_shared<size_t>(n);
+    auto done = std::make_shared<std::promise<void>>();
+    auto finished = done->get_future();
+    auto shared = std::make_shared<std::vector<atomic_write>>(std::move(writes));
+    auto target = committer;
+    sys.spawn([=](caf::event_based_actor* self) {
+      for (size_t i = 0; i < n; ++i) {
+        auto settle = [=](answer a) {
+          (*out)[i] = std::move(a);
+          if (--*left == 0)
+            done->set_value();
+        };
+        self->request(target, caf::infinite, std::move((*shared)[i]))
+          .then([=](int64_t v) { settle(v); },
+                [=](caf::error& err) { settle(std::move(err)); });
+      }
+    });
+    BOOST_REQUIRE_MESSAGE(finished.wait_for(30s) == std::future_status::ready,
+                          "the committer did not answer every write in 30 s");
+    return *out;
+  }
+
+  // Statement texts must outlive the writes that point at them.
+  std::vector<std::string> sql;
+};
+
+} // namespace
+
+BOOST_FIXTURE_TEST_CASE(writes_that_wait_share_one_transaction, fixture) {
+  sql.reserve(64);
+  std::vector<atomic_write> writes;
+  writes.push_back(sleeper(300));
+  for (int i = 0; i < 40; ++i)
+    writes.push_back(insert("row" + std::to_string(i), i));
+  auto answers = send_all(std::move(writes));
+  BOOST_REQUIRE(answers[0]);
+  std::set<int64_t> txids;
+  for (size_t i = 1; i < answers.size(); ++i) {
+    BOOST_REQUIRE_MESSAGE(answers[i], "write " << i << " failed");
+    txids.insert(*answers[i]);
+  }
+  // All 40 arrived while the sleeper ran: one transaction, not the sleeper's.
+  BOOST_TEST(txids.size() == 1u);
+  BOOST_TEST(*txids.begin() != *answers[0]);
+  BOOST_TEST(count() == 40);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_failing_write_is_answered_alone_and_the_others_commit,
+                        fixture) {
+  sql.reserve(64);
+  db.exec_simple("INSERT INTO " + table + " VALUES ('taken', 0)");
+  std::vector<atomic_write> writes;
+  writes.push_back(sleeper(300));
+  for (int i = 0; i < 20; ++i)
+    writes.push_back(insert("row" + std::to_string(i), i));
+  // Two failing writes in the middle: one with the usual mapping (a unique
+  // violation is a conflict), one that names its own refusal.
+  writes[5] = insert("taken", 5);
+  writes[12] = insert("taken", 12);
+  writes[12].refused = [](const pg_error& e) -> caf::error {
+    if (e.sqlstate == "23505")
+      return make_error(errc::validation_failed, "row 12 refused");
+    return caf::none;
+  };
+  auto answers = send_all(std::move(writes));
+  BOOST_REQUIRE(!answers[5]);
+  BOOST_TEST(is(answers[5].error(), errc::conflict));
+  BOOST_REQUIRE(!answers[12]);
+  BOOST_TEST(is(answers[12].error(), errc::validation_failed));
+  std::set<int64_t> txids;
+  for (size_t i = 1; i < answers.size(); ++i) {
+    if (i == 5 || i == 12)
+      continue;
+    BOOST_REQUIRE_MESSAGE(answers[i], "write " << i << " failed");
+    txids.insert(*answers[i]);
+  }
+  BOOST_TEST(txids.size() == 1u); // still committed together, without them
+  BOOST_TEST(count() == 1 + 18);
+  BOOST_TEST(db.exec_simple("SELECT v FROM " + table + " WHERE id = 'taken'")
+               .i64(0, 0)
+             == 0);
+}
+
+BOOST_FIXTURE_TEST_CASE(each_write_gets_its_own_results, fixture) {
+  sql.reserve(8);
+  sql.push_back("INSERT INTO " + table + " (id, v) VALUES ($1, $2::bigint)");
+  sql.push_back("SELECT v * 10 FROM " + table + " WHERE id = $1");
+  std::vector<atomic_write> writes;
+  writes.push_back(sleeper(200));
+  for (int i = 1; i <= 10; ++i) {
+    auto id = "w" + std::to_string(i);
+    // Two statements; the reply is the second one's: it sees the first.
+    writes.push_back(make_atomic_write<int64_t>(
+      {{"committer_test_put", sql[0].c_str(), {id, std::to_string(i)}},
+       {"committer_test_get", sql[1].c_str(), {id}}},
+      [](std::vector<pg_rows>& rows) -> caf::expected<int64_t> {
+        if (rows.size() != 2) // no Boost checks off the test's thread
+          return make_error(errc::internal, "wrong number of results");
+        return rows.at(1).i64(0, 0);
+      }));
+  }
+  auto answers = send_all(std::move(writes));
+  for (int i = 1; i <= 10; ++i) {
+    BOOST_REQUIRE(answers[static_cast<size_t>(i)]);
+    BOOST_TEST(*answers[static_cast<size_t>(i)] == i * 10);
+  }
+  BOOST_TEST(count() == 10);
+}
