@@ -148,6 +148,13 @@ psql_() {
   "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres "$@"
 }
 
+# Server settings passed at every start (so data dirs made by older scripts
+# get them too). PostgreSQL's defaults are sized for a small shared host:
+# 128 MB of buffers, and a checkpoint at least every 5 minutes or 1 GB of WAL,
+# after which each first change of a page writes the whole page to the WAL
+# again. Durability is untouched: fsync and synchronous_commit stay on.
+PG_TUNING="-c shared_buffers=512MB -c max_wal_size=4GB -c checkpoint_timeout=15min -c checkpoint_completion_target=0.9 -c wal_compression=lz4"
+
 pg_start() {
   pg_locate
   if [[ -n ${PG_FALLBACK_REASON:-} ]]; then
@@ -193,7 +200,7 @@ EOF
     log "postgres: starting on 127.0.0.1:$PG_PORT"
     # New session so a Ctrl-C in the terminal does not reach the postmaster.
     if ! as_pg setsid -w "$PG_BIN/pg_ctl" start -D "$PGDATA" -l "$PG_LOG" -s \
-      -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories='$PGDATA'" \
+      -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories='$PGDATA' $PG_TUNING" \
       -w -t "$TIMEOUT" </dev/null; then
       tail -n 20 "$PG_LOG" >&2 || true
       die "postgres did not start"
