@@ -87,6 +87,8 @@ struct relay_state {
   /// A drain is scheduled: further wake-ups until then add nothing.
   bool drain_scheduled = false;
   std::chrono::steady_clock::time_point last_purge{};
+  /// The last purge stopped at its bound with due rows left.
+  bool purge_behind = false;
   static inline const char* name = "outbox_relay";
 
   void log_throttled(const std::string& msg) {
@@ -319,32 +321,38 @@ struct relay_state {
   /// per call so publishing never waits long behind it. Sent rows sit at
   /// the low end of the id order; parked ones (sent_at set by the DLQ
   /// path) age out the same way. Several nodes may purge at once: each
-  /// skips rows another one holds.
+  /// skips rows another one holds. While a call leaves due rows behind
+  /// (events published faster than one call per interval deletes), the
+  /// next tick purges again instead of waiting for the interval: a bound per
+  /// interval would let the table grow without end under sustained load.
   void purge() {
     auto now = std::chrono::steady_clock::now();
     // A quarter of the retention, at least a poll and at most a minute.
     auto every = std::chrono::milliseconds{std::min<int64_t>(
       60000, std::max<int64_t>(opts.poll_ms, int64_t{opts.retention_s} * 250))};
-    if (now - last_purge < every)
+    if (!purge_behind && now - last_purge < every)
       return;
     last_purge = now;
+    purge_behind = false;
     constexpr int max_rounds = 10;
+    auto batch = std::max(1, opts.purge_batch);
     try {
       for (int i = 0; i < max_rounds; ++i) {
         auto rows = db->exec(
           "relay_purge",
           "WITH old AS (SELECT id FROM event_outbox"
           " WHERE sent_at < now() - make_interval(secs => $1::int)"
-          " ORDER BY id LIMIT 5000 FOR UPDATE SKIP LOCKED)"
+          " ORDER BY id LIMIT $2::int FOR UPDATE SKIP LOCKED)"
           ", gone AS (DELETE FROM event_outbox o USING old"
           " WHERE o.id = old.id RETURNING 1)"
           " SELECT count(*) FROM gone",
-          {std::to_string(opts.retention_s)});
+          {std::to_string(opts.retention_s), std::to_string(batch)});
         auto n = rows.i64(0, 0);
         status->purged += n;
-        if (n < 5000)
-          break;
+        if (n < batch)
+          return;
       }
+      purge_behind = true;
     } catch (const std::exception& e) {
       log_throttled(std::string{"outbox purge failed: "} + e.what());
     }

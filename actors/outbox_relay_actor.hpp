@@ -25,6 +25,8 @@ struct relay_options {
   /// Published events older than this are deleted (a sent row is kept
   /// only for inspection; without this the table grows forever).
   int retention_s = 300;
+  /// Rows one purge statement deletes at most (a purge runs up to 10).
+  int purge_batch = 5000;
 };
 
 /// Live relay status read by /healthz and /metrics without a round trip

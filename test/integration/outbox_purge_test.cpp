@@ -1,0 +1,63 @@
+#define BOOST_TEST_MODULE outbox_purge_test
+#include <boost/test/unit_test.hpp>
+
+#include "actors/outbox_relay_actor.hpp"
+#include "adapters/pg.hpp"
+#include "messages/type_ids.hpp"
+#include "test/support/eventually.hpp"
+#include "test/support/node_fixture.hpp"
+
+// The relay's purge of published events, on a relay of its own: no node
+// runs in this module, so no other relay deletes this test's rows (a node's
+// default retention, 300 s, leaves rows published 90 s ago alone).
+
+using namespace vantage;
+using namespace vantage::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct relay_config : caf::actor_system_config {
+  relay_config() {
+    register_message_types(*this);
+    set("logger.verbosity", caf::atom("quiet"));
+  }
+};
+
+} // namespace
+
+// With a 60 s retention a relay purges once every 15 s, each time at most
+// ten statements' worth (here 10 rows each: 100 rows). Events published
+// faster than that must not pile up: while a purge stops at its bound with
+// due rows left, the relay purges again on its next tick.
+BOOST_AUTO_TEST_CASE(a_purge_backlog_is_worked_off_tick_by_tick) {
+  auto key = unique("wl_purge");
+  pg_connection c{env_or("VANTAGE_DATABASE_URL", ""), 5000};
+  c.exec("purge_seed",
+         "INSERT INTO event_outbox(event_id, topic, event_key, schema_name,"
+         " payload, created_at, sent_at)"
+         " SELECT gen_random_uuid(), 'wishlist.events', $1, 'wishlist_event',"
+         " '{}', now() - interval '2 minutes', now() - interval '90 seconds'"
+         " FROM generate_series(1, 2000)",
+         {key});
+  relay_config cfg;
+  caf::actor_system sys{cfg};
+  relay_options opts;
+  opts.database_url = env_or("VANTAGE_DATABASE_URL", "");
+  opts.kafka_bootstrap = [] { return std::string{}; }; // purging only
+  opts.poll_ms = 50;
+  opts.retention_s = 60;
+  opts.purge_batch = 10;
+  auto status = std::make_shared<relay_status>();
+  auto relay = spawn_outbox_relay(sys, opts, status);
+  auto left = [&] {
+    return c.exec("purge_left",
+                  "SELECT count(*) FROM event_outbox WHERE event_key = $1",
+                  {key})
+      .i64(0, 0);
+  };
+  // Before the fix: 100 rows per 15 s, i.e. 5 minutes for these 2,000.
+  BOOST_TEST(eventually([&] { return left() == 0; }, 10s));
+  BOOST_TEST(status->purged >= 2000);
+  caf::anon_send_exit(relay, caf::exit_reason::user_shutdown);
+}
