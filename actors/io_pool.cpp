@@ -276,7 +276,13 @@ struct queued_write {
 struct committer_state {
   caf::actor worker;
   std::deque<queued_write> queue;
+  /// A transaction is running on the worker.
   bool busy = false;
+  /// The callers of that transaction; null once its deadline has answered
+  /// them (the worker may still be stuck on a connection that hangs).
+  std::shared_ptr<std::vector<caf::response_promise>> in_flight;
+  /// Tells a deadline which transaction it belongs to.
+  uint64_t batch_seq = 0;
   write_committer_options opts;
   static inline const char* name = "write_committer";
 };
@@ -308,25 +314,57 @@ void flush(committer_ptr self) {
   if (batch.writes.empty())
     return;
   st.busy = true;
+  st.in_flight = promises;
+  auto seq = ++st.batch_seq;
+  // One deadline per transaction, not per write: callers send untimed.
+  self->delayed_send(self, max_wait, atom::tick_v, seq);
   self->request(st.worker, caf::infinite, std::move(batch))
     .then(
       [=](write_outcomes& out) {
-        for (size_t i = 0; i < promises->size(); ++i) {
-          auto& answer = out.answers[i];
-          if (answer)
-            (*promises)[i].deliver(std::move(*answer));
-          else
-            (*promises)[i].deliver(std::move(answer.error()));
-        }
-        self->state.busy = false;
+        auto& st = self->state;
+        if (st.in_flight == promises)
+          for (size_t i = 0; i < promises->size(); ++i) {
+            auto& answer = out.answers[i];
+            if (answer)
+              (*promises)[i].deliver(std::move(*answer));
+            else
+              (*promises)[i].deliver(std::move(answer.error()));
+          }
+        st.in_flight = nullptr;
+        st.busy = false;
         flush(self);
       },
       [=](caf::error& err) {
-        for (auto& rp : *promises)
-          rp.deliver(err);
-        self->state.busy = false;
+        auto& st = self->state;
+        if (st.in_flight == promises)
+          for (auto& rp : *promises)
+            rp.deliver(err);
+        st.in_flight = nullptr;
+        st.busy = false;
         flush(self);
       });
+}
+
+/// A transaction's deadline: if it is still running, its callers hear that
+/// the database did not answer, and so do writes that have waited as long
+/// behind it; while the worker stays stuck this repeats.
+void on_deadline(committer_ptr self, uint64_t seq) {
+  auto& st = self->state;
+  if (!st.busy || seq != st.batch_seq)
+    return;
+  auto unanswered = make_error(errc::unavailable, "database did not answer");
+  if (st.in_flight) {
+    for (auto& rp : *st.in_flight)
+      rp.deliver(unanswered);
+    st.in_flight = nullptr;
+  }
+  auto max_wait = std::chrono::milliseconds{st.opts.timeout_ms};
+  auto now = steady::now();
+  while (!st.queue.empty() && now - st.queue.front().enqueued > max_wait) {
+    st.queue.front().promise.deliver(unanswered);
+    st.queue.pop_front();
+  }
+  self->delayed_send(self, max_wait, atom::tick_v, seq);
 }
 
 caf::behavior write_committer(committer_ptr self, caf::actor worker,
@@ -346,6 +384,7 @@ caf::behavior write_committer(committer_ptr self, caf::actor worker,
       flush(self);
       return rp;
     },
+    [=](atom::tick, uint64_t seq) { on_deadline(self, seq); },
   };
 }
 

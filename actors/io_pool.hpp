@@ -107,8 +107,15 @@ struct write_committer_options {
 /// transaction at a time also means two batches can never deadlock on
 /// each other's rows. The reply is the write's `done` message or an error
 /// (errc::unavailable when the database is unreachable or the queue full).
+/// Every write is answered within about `timeout_ms` of its turn (a
+/// transaction the database does not answer in time fails its writes), so
+/// callers send untimed requests (`write_timeout`): one timer per
+/// transaction instead of one per write.
 caf::actor spawn_write_committer(caf::actor_system& sys,
                                  const write_committer_options& opts);
+
+/// The timeout of a request to the committer: none, it keeps its own.
+constexpr auto write_timeout = caf::infinite;
 
 /// Wraps a typed write: `done(results)` returns the reply `T`.
 template <class T, class Done>

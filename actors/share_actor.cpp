@@ -218,7 +218,7 @@ template <class Done, class Fail>
 void commit(self_ptr self, std::vector<pg_connection::statement> stmts,
             Done done, Fail fail) {
   self
-    ->request(self->state.ctx.writes, self->state.ctx.db_timeout,
+    ->request(self->state.ctx.writes, write_timeout,
               make_atomic_write<int64_t>(
                 std::move(stmts),
                 [](std::vector<pg_rows>& results) -> caf::expected<int64_t> {

@@ -53,7 +53,7 @@ caf::result<Result> add_to_default(self_ptr self, MakeRequest request) {
   auto now = st.ctx.clock->now_ms();
   auto wl = new_id("wl_");
   auto uid = st.user_id;
-  self->request(st.ctx.writes, st.ctx.db_timeout,
+  self->request(st.ctx.writes, write_timeout,
                 make_atomic_write(
                     {{"wl_insert_default",
                       "INSERT INTO wishlists(id, owner_id, title,"
@@ -114,7 +114,7 @@ user_actor_impl(user_actor::stateful_pointer<user_state> self,
         auto rp = self->make_response_promise<atom::ok>();
         auto now = std::to_string(st.ctx.clock->now_ms());
         claims.user_id = st.user_id;
-        self->request(st.ctx.writes, st.ctx.db_timeout,
+        self->request(st.ctx.writes, write_timeout,
                       make_atomic_write(
                           {{"user_upsert",
                             "INSERT INTO users(id, display_name, email, tz,"

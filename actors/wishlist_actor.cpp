@@ -238,7 +238,7 @@ caf::result<Result> add_item(self_ptr self, const std::string& caller,
       return make_error(errc::share_not_found, share_gone_message);
     return caf::none;
   };
-  self->request(st.ctx.writes, st.ctx.db_timeout, std::move(write))
+  self->request(st.ctx.writes, write_timeout, std::move(write))
     .await(
       [=](int64_t items_added) mutable {
         auto& st = self->state;
@@ -295,7 +295,7 @@ wishlist_actor::behavior_type wishlist_actor_impl(self_ptr self,
         auto rp = self->make_response_promise<wishlist_view>();
         auto now = st.ctx.clock->now_ms();
         auto id = st.wishlist_id;
-        self->request(st.ctx.writes, st.ctx.db_timeout,
+        self->request(st.ctx.writes, write_timeout,
                       make_atomic_write(
                           {{"wl_insert",
                             "INSERT INTO wishlists(id, owner_id, title,"
@@ -353,7 +353,7 @@ wishlist_actor::behavior_type wishlist_actor_impl(self_ptr self,
         auto count = static_cast<int>(st.items.size()) - 1;
         auto expected = st.version;
         self->request(
-                st.ctx.writes, st.ctx.db_timeout,
+                st.ctx.writes, write_timeout,
                 make_atomic_write(
                     {{"wli_delete",
                       "DELETE FROM wishlist_items"

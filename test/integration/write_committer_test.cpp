@@ -1,8 +1,10 @@
 #define BOOST_TEST_MODULE write_committer_test
 #include <boost/test/unit_test.hpp>
 
+#include <csignal>
 #include <chrono>
 #include <future>
+#include <thread>
 #include <memory>
 #include <set>
 
@@ -10,6 +12,7 @@
 #include "adapters/config.hpp"
 #include "adapters/ids.hpp"
 #include "messages/type_ids.hpp"
+#include "test/support/eventually.hpp"
 
 // The group committer (actors/io_pool.hpp) against the real PostgreSQL:
 // writes that queue behind a running transaction commit together, a write
@@ -17,6 +20,7 @@
 // every write gets its own statements' results.
 
 using namespace vantage;
+using namespace vantage::test;
 using namespace std::chrono_literals;
 
 namespace {
@@ -36,11 +40,14 @@ std::string database_url() {
 using answer = caf::expected<int64_t>;
 
 struct fixture {
+  /// The committer's timeout: how long a transaction may run, and a write
+  /// wait its turn.
+  static constexpr int timeout_ms = 1000;
   config cfg;
   caf::actor_system sys{cfg};
   caf::actor committer
-    = spawn_write_committer(sys, write_committer_options{database_url(), 5000,
-                                                         128, 4096});
+    = spawn_write_committer(sys, write_committer_options{database_url(),
+                                                         timeout_ms, 128, 4096});
   pg_connection db{database_url(), 5000};
   std::string table = "committer_test_" + new_id("").substr(0, 12);
 
@@ -82,6 +89,13 @@ struct fixture {
 
   /// Sends every write at once (in this order) and waits for all answers.
   std::vector<answer> send_all(std::vector<atomic_write> writes) {
+    return send_all_async(std::move(writes)).get();
+  }
+
+  /// send_all without waiting: the answers once all are in (or a failed
+  /// check after 30 s).
+  std::future<std::vector<answer>>
+  send_all_async(std::vector<atomic_write> writes) {
     auto n = writes.size();
     auto out = std::make_shared<std::vector<answer>>(
       n, answer{caf::make_error(caf::sec::request_timeout)});
@@ -102,9 +116,13 @@ struct fixture {
                 [=](caf::error& err) { settle(std::move(err)); });
       }
     });
-    BOOST_REQUIRE_MESSAGE(finished.wait_for(30s) == std::future_status::ready,
+    return std::async(std::launch::deferred,
+                      [finished = std::move(finished), out]() mutable {
+                        BOOST_REQUIRE_MESSAGE(
+                          finished.wait_for(30s) == std::future_status::ready,
                           "the committer did not answer every write in 30 s");
-    return *out;
+                        return *out;
+                      });
   }
 
   // Statement texts must outlive the writes that point at them.
@@ -192,4 +210,70 @@ BOOST_FIXTURE_TEST_CASE(each_write_gets_its_own_results, fixture) {
     BOOST_TEST(*answers[static_cast<size_t>(i)] == i * 10);
   }
   BOOST_TEST(count() == 10);
+}
+
+namespace {
+
+/// Stops a PostgreSQL backend (SIGSTOP) and lets it go on (SIGCONT) when
+/// the scope ends, also when a check fails: a stopped backend answers
+/// nothing, and no statement timeout fires in it.
+struct frozen_backend {
+  int pid;
+  explicit frozen_backend(int p) : pid(p) {
+    BOOST_REQUIRE_EQUAL(::kill(pid, SIGSTOP), 0);
+  }
+  ~frozen_backend() {
+    ::kill(pid, SIGCONT);
+  }
+};
+
+} // namespace
+
+BOOST_FIXTURE_TEST_CASE(a_hung_database_fails_writes_at_the_deadline, fixture) {
+  sql.reserve(8);
+  // The committer's backend runs this sleeper; it is frozen mid-statement.
+  auto held = send_all_async({sleeper(500)});
+  int pid = 0;
+  BOOST_REQUIRE(eventually(
+    [&] {
+      auto rows = db.exec_simple(
+        "SELECT pid FROM pg_stat_activity WHERE state = 'active'"
+        " AND query LIKE 'SELECT txid_current() FROM pg_sleep%'");
+      if (rows.empty())
+        return false;
+      pid = static_cast<int>(rows.i64(0, 0));
+      return true;
+    },
+    5s));
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<answer> first;
+  std::vector<answer> behind;
+  {
+    frozen_backend freeze{pid};
+    std::vector<atomic_write> more;
+    for (int i = 0; i < 5; ++i)
+      more.push_back(insert("late" + std::to_string(i), i));
+    auto queued = send_all_async(std::move(more));
+    first = held.get();
+    behind = queued.get();
+  }
+  auto took = std::chrono::steady_clock::now() - t0;
+  // Answered, not left waiting: the frozen transaction at its deadline, the
+  // writes behind it once they had waited as long.
+  BOOST_REQUIRE(!first[0]);
+  BOOST_TEST(is(first[0].error(), errc::unavailable));
+  for (auto& a : behind) {
+    BOOST_REQUIRE(!a);
+    BOOST_TEST(is(a.error(), errc::unavailable));
+  }
+  BOOST_TEST(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+             < 4 * timeout_ms);
+  // Thawed, the committer takes writes again.
+  BOOST_TEST(eventually(
+    [&] {
+      auto again = send_all({insert("after", 1)});
+      return static_cast<bool>(again[0]);
+    },
+    10s));
+  BOOST_TEST(count() == 1);
 }
