@@ -50,13 +50,17 @@ cleanup() {
     kill "$NODE_PID"
     wait "$NODE_PID" 2>/dev/null || true
   fi
-  # This run's shares (tens of thousands, 30-day default expiry): left in the
-  # test profile's database they would all fall due together when a scenario
-  # advances its clock by a month, and the expiry sweep would be busy with
-  # them instead of the scenario's share.
+  # What this run made: its users, their wishlists, items and shares (a run
+  # makes 10,000 writers with 23 items each). Left in the test profile's
+  # database they pile up run after run (millions of items: later runs then
+  # write into indexes larger than PostgreSQL's buffers), and the shares
+  # (30-day default expiry) would all fall due together when a scenario
+  # advances its clock by a month, keeping the expiry sweep busy with them
+  # instead of the scenario's share.
   if [[ -n ${VANTAGE_DATABASE_URL:-} ]] && command -v psql >/dev/null; then
-    psql "$VANTAGE_DATABASE_URL" -qAtc "DELETE FROM wishlist_shares s USING wishlists w
-      WHERE w.id = s.wishlist_id AND w.owner_id LIKE 'usr_bench_${RUN:-none}_%'" >/dev/null 2>&1 || true
+    psql "$VANTAGE_DATABASE_URL" -qAt \
+      -c "DELETE FROM wishlists WHERE owner_id LIKE 'usr_bench_${RUN:-none}_%'" \
+      -c "DELETE FROM users WHERE id LIKE 'usr_bench_${RUN:-none}_%'" >/dev/null 2>&1 || true
   fi
   # The bench node's rate-limit keys (best effort; they expire anyway).
   if [[ -n $RL_PREFIX && -n ${VANTAGE_REDIS_URL:-} ]] && command -v redis-cli >/dev/null; then
