@@ -289,59 +289,74 @@ struct committer_state {
 
 using committer_ptr = caf::stateful_actor<committer_state>*;
 
+/// Answers `err` to the queued writes that have waited longer than the
+/// timeout (the queue is in arrival order: they are its front).
+void drop_overdue(committer_state& st, const caf::error& err) {
+  auto max_wait = std::chrono::milliseconds{st.opts.timeout_ms};
+  auto now = steady::now();
+  while (!st.queue.empty() && now - st.queue.front().enqueued > max_wait) {
+    st.queue.front().promise.deliver(err);
+    st.queue.pop_front();
+  }
+}
+
+void flush(committer_ptr self);
+
+/// The worker's answer to a transaction: `deliver` answers its callers
+/// unless its deadline already did; then the next transaction may start.
+template <class Deliver>
+void on_committed(committer_ptr self,
+                  const std::shared_ptr<std::vector<caf::response_promise>>& promises,
+                  Deliver deliver) {
+  auto& st = self->state;
+  if (st.in_flight == promises)
+    deliver(*promises);
+  st.in_flight = nullptr;
+  st.busy = false;
+  flush(self);
+}
+
 /// Sends everything queued (up to the batch limit) as the next transaction,
 /// unless one is still running: then it goes when that one is done.
 void flush(committer_ptr self) {
   auto& st = self->state;
-  if (st.busy || st.queue.empty())
+  if (st.busy)
     return;
-  auto now = steady::now();
-  auto max_wait = std::chrono::milliseconds{st.opts.timeout_ms};
+  drop_overdue(st, make_error(errc::unavailable, "database busy (queue wait)"));
+  if (st.queue.empty())
+    return;
   auto promises = std::make_shared<std::vector<caf::response_promise>>();
   write_batch batch;
   while (!st.queue.empty()
          && batch.writes.size() < static_cast<size_t>(st.opts.max_batch)) {
-    auto job = std::move(st.queue.front());
+    promises->push_back(std::move(st.queue.front().promise));
+    batch.writes.push_back(std::move(st.queue.front().write));
     st.queue.pop_front();
-    if (now - job.enqueued > max_wait) {
-      job.promise.deliver(
-        make_error(errc::unavailable, "database busy (queue wait)"));
-      continue;
-    }
-    promises->push_back(std::move(job.promise));
-    batch.writes.push_back(std::move(job.write));
   }
-  if (batch.writes.empty())
-    return;
   st.busy = true;
   st.in_flight = promises;
   auto seq = ++st.batch_seq;
   // One deadline per transaction, not per write: callers send untimed.
-  self->delayed_send(self, max_wait, atom::tick_v, seq);
+  self->delayed_send(self, std::chrono::milliseconds{st.opts.timeout_ms},
+                     atom::tick_v, seq);
   self->request(st.worker, caf::infinite, std::move(batch))
     .then(
       [=](write_outcomes& out) {
-        auto& st = self->state;
-        if (st.in_flight == promises)
-          for (size_t i = 0; i < promises->size(); ++i) {
+        on_committed(self, promises, [&](auto& rps) {
+          for (size_t i = 0; i < rps.size(); ++i) {
             auto& answer = out.answers[i];
             if (answer)
-              (*promises)[i].deliver(std::move(*answer));
+              rps[i].deliver(std::move(*answer));
             else
-              (*promises)[i].deliver(std::move(answer.error()));
+              rps[i].deliver(std::move(answer.error()));
           }
-        st.in_flight = nullptr;
-        st.busy = false;
-        flush(self);
+        });
       },
       [=](caf::error& err) {
-        auto& st = self->state;
-        if (st.in_flight == promises)
-          for (auto& rp : *promises)
+        on_committed(self, promises, [&](auto& rps) {
+          for (auto& rp : rps)
             rp.deliver(err);
-        st.in_flight = nullptr;
-        st.busy = false;
-        flush(self);
+        });
       });
 }
 
@@ -358,13 +373,9 @@ void on_deadline(committer_ptr self, uint64_t seq) {
       rp.deliver(unanswered);
     st.in_flight = nullptr;
   }
-  auto max_wait = std::chrono::milliseconds{st.opts.timeout_ms};
-  auto now = steady::now();
-  while (!st.queue.empty() && now - st.queue.front().enqueued > max_wait) {
-    st.queue.front().promise.deliver(unanswered);
-    st.queue.pop_front();
-  }
-  self->delayed_send(self, max_wait, atom::tick_v, seq);
+  drop_overdue(st, unanswered);
+  self->delayed_send(self, std::chrono::milliseconds{st.opts.timeout_ms},
+                     atom::tick_v, seq);
 }
 
 caf::behavior write_committer(committer_ptr self, caf::actor worker,

@@ -370,8 +370,8 @@ struct relay_state {
           break;
       }
     } catch (const std::exception& e) {
+      // Not a database failure (round() counts and handles those itself).
       db->rollback();
-      status->db_errors += 1;
       log_throttled(std::string{"outbox relay round failed: "} + e.what());
     }
   }
