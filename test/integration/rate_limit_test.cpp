@@ -225,6 +225,18 @@ private:
   pid_t pid_ = 0;
 };
 
+/// Points `opts` at a private server when redis-server is on PATH (for
+/// checks a concurrent run on the shared Redis could disturb, such as
+/// SCRIPT FLUSH, which empties the whole server's cache), else leaves the
+/// shared one. The server lives as long as the returned handle.
+std::unique_ptr<private_redis> prefer_private_redis(rate_limiter_options& opts) {
+  if (!private_redis::available())
+    return nullptr;
+  auto own = std::make_unique<private_redis>();
+  opts.redis_url = own->url();
+  return own;
+}
+
 using headers = std::vector<std::pair<std::string, std::string>>;
 
 std::string header(const headers& h, const std::string& name) {
@@ -396,11 +408,7 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_FIXTURE_TEST_SUITE(resilience, limiter_fixture)
 
 BOOST_AUTO_TEST_CASE(a_batch_survives_noscript_and_a_killed_connection) {
-  std::unique_ptr<private_redis> own;
-  if (private_redis::available()) {
-    own = std::make_unique<private_redis>();
-    opts.redis_url = own->url();
-  }
+  auto own = prefer_private_redis(opts);
   admin_connection other{opts.redis_url};
   rate_limiter rl{opts};
   BOOST_TEST_REQUIRE(rl.check_share_lookup("192.0.2.20", t0).allowed);
@@ -445,11 +453,7 @@ BOOST_AUTO_TEST_CASE(noscript_after_script_flush_reruns_the_script) {
   // SCRIPT FLUSH empties the whole server's cache: on the shared Redis a
   // concurrent run that connects loads the scripts back, possibly before our
   // next call. So the exact counts are checked on a private server.
-  std::unique_ptr<private_redis> own;
-  if (private_redis::available()) {
-    own = std::make_unique<private_redis>();
-    opts.redis_url = own->url();
-  }
+  auto own = prefer_private_redis(opts);
   admin_connection flusher{opts.redis_url};
   rate_limiter rl{opts};
   BOOST_TEST_REQUIRE(rl.check_share_lookup("192.0.2.1", t0).allowed);
