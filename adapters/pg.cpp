@@ -69,8 +69,10 @@ int64_t pg_rows::affected() const {
 
 // -- pg_connection --------------------------------------------------------------
 
-pg_connection::pg_connection(std::string url, int timeout_ms)
-  : url_(std::move(url)), timeout_ms_(timeout_ms) {
+pg_connection::pg_connection(std::string url, int timeout_ms,
+                             std::string settings)
+  : url_(std::move(url)), timeout_ms_(timeout_ms),
+    settings_(std::move(settings)) {
   // nop
 }
 
@@ -91,12 +93,14 @@ void pg_connection::ensure_connected() {
     return;
   reset();
   auto timeout_s = std::to_string(std::max(1, (timeout_ms_ + 999) / 1000));
-  auto statement_timeout = "-c statement_timeout=" + std::to_string(timeout_ms_)
+  auto session_options = "-c statement_timeout=" + std::to_string(timeout_ms_)
                            + " -c client_min_messages=warning";
+  if (!settings_.empty())
+    session_options += " " + settings_;
   const char* keys[] = {"dbname", "connect_timeout", "options",
                         "application_name", nullptr};
   const char* vals[] = {url_.c_str(), timeout_s.c_str(),
-                        statement_timeout.c_str(), "vantage", nullptr};
+                        session_options.c_str(), "vantage", nullptr};
   // expand_dbname=1 lets the URI in "dbname" carry host, port and user.
   conn_ = PQconnectdbParams(keys, vals, 1);
   if (PQstatus(conn_) != CONNECTION_OK) {

@@ -68,7 +68,9 @@ class pg_connection {
 public:
   /// `url` is a libpq connection URI; `timeout_ms` bounds connecting and
   /// each statement (statement_timeout), so an outage fails fast.
-  pg_connection(std::string url, int timeout_ms);
+  /// `settings` are more server settings for the session, as in libpq's
+  /// `options` ("-c name=value ..."), applied on every (re)connect.
+  pg_connection(std::string url, int timeout_ms, std::string settings = {});
   ~pg_connection();
   pg_connection(const pg_connection&) = delete;
   pg_connection& operator=(const pg_connection&) = delete;
@@ -114,6 +116,7 @@ private:
 
   std::string url_;
   int timeout_ms_;
+  std::string settings_;
   pg_conn* conn_ = nullptr;
   std::vector<std::string> prepared_;
 };
