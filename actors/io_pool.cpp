@@ -42,6 +42,8 @@ struct write_batch {
 };
 struct write_outcomes {
   std::vector<caf::expected<caf::message>> answers;
+  /// Time the transaction took on the worker's connection.
+  double run_s = 0;
 };
 
 } // namespace vantage
@@ -256,13 +258,17 @@ caf::behavior write_worker(caf::stateful_actor<worker_state>* self,
                                                      timeout_ms);
   return {
     [=](write_batch& batch) -> write_outcomes {
+      auto started = steady::now();
+      write_outcomes out;
       try {
-        return write_outcomes{commit_together(*self->state.conn, batch.writes)};
+        out.answers = commit_together(*self->state.conn, batch.writes);
       } catch (const std::exception& e) {
         log_event(log_level::error, "write_committer", e.what());
-        return write_outcomes{std::vector<caf::expected<caf::message>>(
-          batch.writes.size(), make_error(errc::internal, "internal error"))};
+        out.answers.assign(batch.writes.size(),
+                           make_error(errc::internal, "internal error"));
       }
+      out.run_s = std::chrono::duration<double>(steady::now() - started).count();
+      return out;
     },
   };
 }
@@ -281,8 +287,10 @@ struct committer_state {
   /// The callers of that transaction; null once its deadline has answered
   /// them (the worker may still be stuck on a connection that hangs).
   std::shared_ptr<std::vector<caf::response_promise>> in_flight;
-  /// Tells a deadline which transaction it belongs to.
-  uint64_t batch_seq = 0;
+  /// When the running transaction started.
+  steady::time_point started;
+  /// A watchdog tick is scheduled (at most one at a time).
+  bool watchdog_armed = false;
   write_committer_options opts;
   static inline const char* name = "write_committer";
 };
@@ -301,6 +309,17 @@ void drop_overdue(committer_state& st, const caf::error& err) {
 }
 
 void flush(committer_ptr self);
+
+/// One watchdog for every transaction, not a timer each: under load a
+/// transaction takes about a millisecond, and each timer would be a clock
+/// entry, a wake-up of CAF's clock thread and a message.
+void arm_watchdog(committer_ptr self, steady::duration delay) {
+  auto& st = self->state;
+  if (st.watchdog_armed)
+    return;
+  st.watchdog_armed = true;
+  self->delayed_send(self, delay, atom::tick_v);
+}
 
 /// The worker's answer to a transaction: `deliver` answers its callers
 /// unless its deadline already did; then the next transaction may start.
@@ -327,6 +346,9 @@ void flush(committer_ptr self) {
     return;
   auto promises = std::make_shared<std::vector<caf::response_promise>>();
   write_batch batch;
+  auto waited = std::chrono::duration<double>(steady::now()
+                                              - st.queue.front().enqueued)
+                  .count();
   while (!st.queue.empty()
          && batch.writes.size() < static_cast<size_t>(st.opts.max_batch)) {
     promises->push_back(std::move(st.queue.front().promise));
@@ -335,13 +357,13 @@ void flush(committer_ptr self) {
   }
   st.busy = true;
   st.in_flight = promises;
-  auto seq = ++st.batch_seq;
-  // One deadline per transaction, not per write: callers send untimed.
-  self->delayed_send(self, std::chrono::milliseconds{st.opts.timeout_ms},
-                     atom::tick_v, seq);
+  st.started = steady::now();
+  arm_watchdog(self, std::chrono::milliseconds{st.opts.timeout_ms});
   self->request(st.worker, caf::infinite, std::move(batch))
     .then(
       [=](write_outcomes& out) {
+        if (self->state.opts.observe)
+          self->state.opts.observe(promises->size(), out.run_s, waited);
         on_committed(self, promises, [&](auto& rps) {
           for (size_t i = 0; i < rps.size(); ++i) {
             auto& answer = out.answers[i];
@@ -360,13 +382,21 @@ void flush(committer_ptr self) {
       });
 }
 
-/// A transaction's deadline: if it is still running, its callers hear that
-/// the database did not answer, and so do writes that have waited as long
-/// behind it; while the worker stays stuck this repeats.
-void on_deadline(committer_ptr self, uint64_t seq) {
+/// The watchdog: if the running transaction is past its deadline, its
+/// callers hear that the database did not answer, and so do writes that
+/// have waited as long behind it; while the worker stays stuck this
+/// repeats. Otherwise it sleeps until the running one's deadline.
+void on_watchdog(committer_ptr self) {
   auto& st = self->state;
-  if (!st.busy || seq != st.batch_seq)
+  st.watchdog_armed = false;
+  if (!st.busy)
     return;
+  auto timeout = std::chrono::milliseconds{st.opts.timeout_ms};
+  auto now = steady::now();
+  if (now - st.started < timeout) {
+    arm_watchdog(self, st.started + timeout - now);
+    return;
+  }
   auto unanswered = make_error(errc::unavailable, "database did not answer");
   if (st.in_flight) {
     for (auto& rp : *st.in_flight)
@@ -374,8 +404,7 @@ void on_deadline(committer_ptr self, uint64_t seq) {
     st.in_flight = nullptr;
   }
   drop_overdue(st, unanswered);
-  self->delayed_send(self, std::chrono::milliseconds{st.opts.timeout_ms},
-                     atom::tick_v, seq);
+  arm_watchdog(self, timeout);
 }
 
 caf::behavior write_committer(committer_ptr self, caf::actor worker,
@@ -395,7 +424,7 @@ caf::behavior write_committer(committer_ptr self, caf::actor worker,
       flush(self);
       return rp;
     },
-    [=](atom::tick, uint64_t seq) { on_deadline(self, seq); },
+    [=](atom::tick) { on_watchdog(self); },
   };
 }
 

@@ -96,6 +96,10 @@ struct write_committer_options {
   /// Writes in one transaction at most.
   int max_batch = 128;
   int queue_limit = 4096;
+  /// Called on the committer after each transaction with its write count,
+  /// its time on the database connection and the longest any of its writes
+  /// waited in the queue before it started (seconds); for /metrics.
+  std::function<void(size_t writes, double run_s, double wait_s)> observe;
 };
 
 /// Spawns the group committer: send it `atomic_write` as a request. It owns

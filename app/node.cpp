@@ -99,10 +99,27 @@ public:
                                               opts_.pg_pool_size,
                                               opts_.pg_queue_limit,
                                               opts_.pg_timeout_ms});
-    writes_ = spawn_write_committer(
-      sys_, write_committer_options{opts_.database_url, opts_.pg_timeout_ms,
-                                    opts_.write_batch_max,
-                                    opts_.pg_queue_limit});
+    write_committer_options wo{opts_.database_url, opts_.pg_timeout_ms,
+                               opts_.write_batch_max, opts_.pg_queue_limit};
+    auto& txn_run = metrics->get_histogram(
+      "vantage_write_transaction_seconds",
+      "Time a group-commit transaction took on its connection", {},
+      default_latency_buckets());
+    auto& txn_wait = metrics->get_histogram(
+      "vantage_write_queue_wait_seconds",
+      "Longest wait of a transaction's writes before it started", {},
+      default_latency_buckets());
+    auto& txn_writes = metrics->get_histogram(
+      "vantage_write_transaction_writes", "Writes committed per transaction",
+      {}, {1, 2, 4, 8, 16, 32, 64, 128, 256});
+    // Holds the registry: the committer may outlive the gateway.
+    wo.observe = [metrics, &txn_run, &txn_wait, &txn_writes](
+                   size_t n, double run_s, double wait_s) {
+      txn_run.observe(run_s);
+      txn_wait.observe(wait_s);
+      txn_writes.observe(static_cast<double>(n));
+    };
+    writes_ = spawn_write_committer(sys_, wo);
     relay_ = spawn_outbox_relay(
       sys_,
       relay_options{opts_.database_url, opts_.pg_timeout_ms,

@@ -327,4 +327,18 @@ BOOST_AUTO_TEST_CASE(metrics_expose_routes_and_actors) {
              != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(metrics_expose_the_group_commit) {
+  auto& n = N();
+  auto before = n.metric("vantage_write_transaction_writes_sum");
+  auto transactions = n.metric("vantage_write_transaction_seconds_count");
+  create_wishlist(token_for(unique("usr_commit"), "Committer"));
+  // The write is answered after its transaction; the metric is recorded
+  // just before the answer, on the same actor.
+  BOOST_TEST(n.metric("vantage_write_transaction_writes_sum") >= before + 1);
+  BOOST_TEST(n.metric("vantage_write_transaction_seconds_count")
+             >= transactions + 1);
+  BOOST_TEST(n.metric("vantage_write_queue_wait_seconds_count")
+             == n.metric("vantage_write_transaction_seconds_count"));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
