@@ -190,14 +190,23 @@ caf::error validate_request(const share_request& req,
 }
 
 /// Asks the wishlist for its current state and continues with `then`.
+/// `timeout` may be infinite for a caller that keeps its own deadline.
 template <class OnView, class OnError>
 void with_wishlist(self_ptr self, const std::string& wishlist_id,
-                   OnView then, OnError fail) {
+                   caf::duration timeout, OnView then, OnError fail) {
   request_entity(
-    self, self->state.ctx.wishlists, self->state.ctx.db_timeout,
+    self, self->state.ctx.wishlists, timeout,
     envelope{wishlist_id, caf::make_message(atom::peek_v)},
     [=](wishlist_view& view) mutable { then(view); },
     [=](caf::error& err) mutable { fail(err); });
+}
+
+/// The same within the database timeout.
+template <class OnView, class OnError>
+void with_wishlist(self_ptr self, const std::string& wishlist_id,
+                   OnView then, OnError fail) {
+  with_wishlist(self, wishlist_id, caf::duration{self->state.ctx.db_timeout},
+                std::move(then), std::move(fail));
 }
 
 /// Continues with the number of items recipients see now (0 when the
@@ -290,19 +299,38 @@ void refresh_preview(self_ptr self, const wishlist_view& view);
 /// them to the group commit. Views that arrive while a read is in flight
 /// wait for the next one, so none is answered with state older than its
 /// own arrival.
+///
+/// The read is untimed: a timer per read would cost a clock entry, a
+/// wake-up of CAF's clock thread and a late timeout message, several
+/// hundred times a second. Its deadline is checked when the next view
+/// arrives instead; a read nobody follows is bounded by the gateway's own
+/// deadline for each call.
 void read_for_views(self_ptr self) {
   auto& st = self->state;
-  if (st.reading_wishlist || st.arriving_views.empty())
+  if (st.arriving_views.empty())
     return;
+  if (st.reading_wishlist) {
+    if (std::chrono::steady_clock::now() - st.read_sent < st.ctx.db_timeout)
+      return;
+    auto late = make_error(errc::unavailable, "wishlist did not answer");
+    for (auto& v : *st.reading)
+      v.rp.deliver(late);
+  }
   st.reading_wishlist = true;
+  st.read_sent = std::chrono::steady_clock::now();
+  auto seq = ++st.read_seq;
   auto batch = std::make_shared<std::vector<arriving_view>>(
     std::move(st.arriving_views));
   st.arriving_views.clear();
+  st.reading = batch;
   with_wishlist(
-    self, st.row.wishlist_id,
+    self, st.row.wishlist_id, caf::duration{caf::infinite},
     [=](const wishlist_view& view) mutable {
       auto& st = self->state;
+      if (seq != st.read_seq)
+        return; // given up on; its views were answered
       st.reading_wishlist = false;
+      st.reading = nullptr;
       shared_wishlist answer;
       answer.share_token = st.token;
       answer.owner_id = st.row.owner_id;
@@ -320,11 +348,15 @@ void read_for_views(self_ptr self) {
       read_for_views(self);
     },
     [=](const caf::error& err) mutable {
+      auto& st = self->state;
+      if (seq != st.read_seq)
+        return;
       // The wishlist was deleted under the share: gone, like the share.
       auto answer = is(err, errc::wishlist_not_found) ? share_gone() : err;
       for (auto& v : *batch)
         v.rp.deliver(answer);
-      self->state.reading_wishlist = false;
+      st.reading_wishlist = false;
+      st.reading = nullptr;
       read_for_views(self);
     });
 }
