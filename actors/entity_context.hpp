@@ -41,6 +41,9 @@ struct entity_context {
   int view_batch_max = 256;
   std::shared_ptr<const clock_source> clock;
   std::chrono::milliseconds db_timeout{2000};
+  /// This entity's key was never stored (see envelope::never_stored): it
+  /// starts empty without a database read.
+  bool never_stored = false;
 };
 
 /// Tells the relay that events were committed. Under load one message

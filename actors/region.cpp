@@ -115,10 +115,11 @@ struct region_state {
   std::unordered_map<caf::actor_addr, std::string> keys_by_addr;
   static inline const char* name = "region";
 
-  caf::actor& activate(caf::local_actor* self, const std::string& key) {
+  caf::actor& activate(caf::local_actor* self, const std::string& key,
+                       bool never_stored) {
     auto i = entities.find(key);
     if (i == entities.end()) {
-      auto handle = make(self, key);
+      auto handle = make(self, key, never_stored);
       self->monitor(handle);
       keys_by_addr.emplace(handle.address(), key);
       if (directory)
@@ -198,7 +199,7 @@ caf::behavior region_actor(caf::stateful_actor<region_state>* self,
     [=](envelope& env) -> caf::result<caf::message> {
       // One member today; rendezvous_owner picks the remote region once the
       // membership has more than this node.
-      auto& entity = self->state.activate(self, env.key);
+      auto& entity = self->state.activate(self, env.key, env.never_stored);
       auto rp = self->make_response_promise();
       rp.delegate(entity, std::move(env.payload));
       return rp;

@@ -25,9 +25,10 @@
 
 namespace vantage {
 
-/// Spawns the entity for `key`. Called inside the region actor.
-using entity_factory
-  = std::function<caf::actor(caf::local_actor* region, const std::string& key)>;
+/// Spawns the entity for `key`. Called inside the region actor;
+/// `never_stored` is the activating envelope's.
+using entity_factory = std::function<caf::actor(
+  caf::local_actor* region, const std::string& key, bool never_stored)>;
 
 struct region_options {
   /// Prefix for logs and metrics ("wishlist", "product", "user").

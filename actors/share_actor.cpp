@@ -490,24 +490,29 @@ share_actor::behavior_type share_actor_impl(self_ptr self, std::string token,
                                             entity_context ctx) {
   self->state.ctx = std::move(ctx);
   self->state.token = token;
-  // Activation: nothing else is processed until the state is loaded.
-  self
-    ->request(self->state.ctx.io, self->state.ctx.db_timeout,
-              make_db_task<share_row>([token](pg_connection& c) {
-                return load_share(c, token);
-              }))
-    .await(
-      [=](share_row& rec) {
-        auto& st = self->state;
-        st.row = std::move(rec);
-        // A share that expired while nobody was looking is announced now
-        // (the sweeper would, too; the flag makes it happen once).
-        if (st.row.exists && !st.row.expiry_announced && !st.row.revoked
-            && st.row.expires_at > 0
-            && st.ctx.clock->now_ms() >= st.row.expires_at)
-          caf::anon_send(caf::actor_cast<caf::actor>(self), atom::expire_v);
-      },
-      [=](caf::error& err) { self->quit(std::move(err)); });
+  // Activation: nothing else is processed until the state is loaded. A
+  // token the create route has just minted cannot be stored yet, so it
+  // skips the read (a collision, 2^-128, fails the insert on the unique
+  // index instead).
+  if (!self->state.ctx.never_stored) {
+    self
+      ->request(self->state.ctx.io, self->state.ctx.db_timeout,
+                make_db_task<share_row>([token](pg_connection& c) {
+                  return load_share(c, token);
+                }))
+      .await(
+        [=](share_row& rec) {
+          auto& st = self->state;
+          st.row = std::move(rec);
+          // A share that expired while nobody was looking is announced now
+          // (the sweeper would, too; the flag makes it happen once).
+          if (st.row.exists && !st.row.expiry_announced && !st.row.revoked
+              && st.row.expires_at > 0
+              && st.ctx.clock->now_ms() >= st.row.expires_at)
+            caf::anon_send(caf::actor_cast<caf::actor>(self), atom::expire_v);
+        },
+        [=](caf::error& err) { self->quit(std::move(err)); });
+  }
   return {
     [=](atom::check, share_request& req) -> caf::result<atom::ok> {
       auto rp = self->make_response_promise<atom::ok>();

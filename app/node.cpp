@@ -177,9 +177,11 @@ public:
       auto directory = std::make_shared<entity_directory>();
       auto actor = spawn_region(
         sys_, region_options{name, idle, "local"},
-        [shared_ctx, impl](caf::local_actor* self, const std::string& key) {
-          return caf::actor_cast<caf::actor>(
-            self->spawn(impl, key, *shared_ctx));
+        [shared_ctx, impl](caf::local_actor* self, const std::string& key,
+                           bool never_stored) {
+          auto ctx = *shared_ctx;
+          ctx.never_stored = never_stored;
+          return caf::actor_cast<caf::actor>(self->spawn(impl, key, ctx));
         },
         std::move(counters), directory);
       return region_ref{std::move(actor), std::move(directory)};

@@ -192,7 +192,25 @@ struct gateway::impl {
                 F f, Ts... xs) {
     static_assert(answers_with<Iface, Result, Ts...>(),
                   "the entity does not accept this message with this answer");
+    send_then<Result>(c, region,
+                      envelope{std::move(key),
+                               caf::make_message(std::move(xs)...)},
+                      std::move(f));
+  }
+  /// `ask_then` for a key this call has just made and never stored: the
+  /// entity it activates skips its database read (envelope::never_stored).
+  template <class Iface, class Result, class F, class... Ts>
+  void ask_new_then(const call_ptr& c, const region_ref& region,
+                    std::string key, F f, Ts... xs) {
+    static_assert(answers_with<Iface, Result, Ts...>(),
+                  "the entity does not accept this message with this answer");
     envelope env{std::move(key), caf::make_message(std::move(xs)...)};
+    env.never_stored = true;
+    send_then<Result>(c, region, std::move(env), std::move(f));
+  }
+  template <class Result, class F>
+  void send_then(const call_ptr& c, const region_ref& region, envelope env,
+                 F f) {
     arm_deadline(c);
     request_entity(
       c->exchange->self(), region, caf::duration{caf::infinite}, std::move(env),

@@ -230,7 +230,7 @@ void gateway::impl::register_share_routes() {
           ensure_user_then(c, user, [this, c, token, req, user] {
             // Ownership and hidden items first: a request that would fail
             // anyway does not spend one of the user's 20 creations.
-            ask_then<share_actor, atom::ok>(
+            ask_new_then<share_actor, atom::ok>(
               c, deps.shares, token,
               [this, c, token, req, user](atom::ok) {
                 apply_limit(*c, limiter->check_share_create(

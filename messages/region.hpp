@@ -13,11 +13,16 @@ namespace vantage {
 struct envelope {
   std::string key;
   caf::message payload;
+  /// The sender made `key` just now and it was never stored (a share token
+  /// from 16 random bytes): an entity this message activates starts empty
+  /// instead of looking itself up in the database.
+  bool never_stored = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, envelope& x) {
-  return f(caf::meta::type_name("envelope"), x.key, x.payload);
+  return f(caf::meta::type_name("envelope"), x.key, x.payload,
+           x.never_stored);
 }
 
 } // namespace vantage

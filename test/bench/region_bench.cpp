@@ -61,7 +61,7 @@ void region_round_trips(const char* policy) {
   auto counters = std::make_shared<region_counters>();
   auto region = spawn_region(
     sys, region_options{"bench", minutes{10}, "local"},
-    [](caf::local_actor* self, const std::string& key) {
+    [](caf::local_actor* self, const std::string& key, bool) {
       return caf::actor_cast<caf::actor>(self->spawn(echo_impl, key));
     },
     counters);

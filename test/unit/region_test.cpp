@@ -41,7 +41,7 @@ struct region_fixture : caf_fixture {
     = std::make_shared<entity_directory>();
   caf::actor region = spawn_region(
     sys, region_options{"echo", 100ms, "local"},
-    [](caf::local_actor* self, const std::string& key) {
+    [](caf::local_actor* self, const std::string& key, bool) {
       return caf::actor_cast<caf::actor>(self->spawn(echo_impl, key));
     },
     counters, directory);
@@ -187,4 +187,35 @@ BOOST_FIXTURE_TEST_CASE(a_request_bouncing_off_a_stopped_entity_goes_through_the
   BOOST_TEST((*out)->product_id == "a");
   BOOST_TEST((*out)->name == "1");
   BOOST_TEST(counters->activations.load() == 1);
+}
+
+BOOST_FIXTURE_TEST_CASE(never_stored_reaches_only_the_entity_it_activates,
+                        caf_fixture) {
+  // The factory records what each activation was told.
+  auto told = std::make_shared<std::map<std::string, std::vector<bool>>>();
+  auto region = spawn_region(
+    sys, region_options{"echo", 10min, "local"},
+    [told](caf::local_actor* self, const std::string& key, bool never_stored) {
+      (*told)[key].push_back(never_stored);
+      return caf::actor_cast<caf::actor>(self->spawn(echo_impl, key));
+    },
+    std::make_shared<region_counters>());
+  auto send = [&](const std::string& key, bool never_stored) {
+    envelope env{key, caf::make_message(atom::get_v)};
+    env.never_stored = never_stored;
+    auto answered = std::make_shared<bool>(false);
+    sys.spawn([=](caf::event_based_actor* self) {
+      self->request(region, caf::infinite, env)
+        .then([=](product&) { *answered = true; });
+    });
+    run();
+    BOOST_TEST(*answered);
+  };
+  send("fresh", true);
+  send("fresh", false); // already active: no second activation
+  send("stored", false);
+  BOOST_TEST(((*told)["fresh"] == std::vector<bool>{true}));
+  BOOST_TEST(((*told)["stored"] == std::vector<bool>{false}));
+  caf::anon_send_exit(region, caf::exit_reason::user_shutdown);
+  run();
 }
