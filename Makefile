@@ -77,6 +77,7 @@ test: build
 	@trap 'echo "==> test: stopping test services"; $(SERVICES) stop test || true' EXIT
 	echo "==> test: starting services (profile test)"
 	$(SERVICES) start test
+	$(SERVICES) fresh-database test
 	eval "$$($(SERVICES) env test)"
 	rc=0
 	echo "==> test: $(VANTAGE) migrate --demo-catalog"
@@ -100,7 +101,9 @@ bench: build
 	@trap 'echo "==> bench: stopping test services"; $(SERVICES) stop test || true' EXIT
 	echo "==> bench: starting services (profile test)"
 	$(SERVICES) start test
+	$(SERVICES) fresh-database test
 	eval "$$($(SERVICES) env test)"
+	$(VANTAGE) migrate --demo-catalog
 	if [[ -f test/bench/run.sh ]]; then
 	  echo "==> bench: test/bench/run.sh"
 	  bash test/bench/run.sh

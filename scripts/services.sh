@@ -8,6 +8,9 @@
 #   scripts/services.sh env    PROFILE   print `export` lines for the node/tests
 #   scripts/services.sh stop-postgres|start-postgres|stop-redis|start-redis|stop-kafka|start-kafka PROFILE
 #                                        one service alone (fault-injection tests)
+#   scripts/services.sh fresh-database test   drop and recreate the test profile's
+#                                        database (empty, unmigrated); `make test`
+#                                        and `make bench` start from one
 #
 # Each profile has its own data folder var/PROFILE/ and ports, so `make test`
 # runs beside `make run`. Defaults (overridable from the environment):
@@ -26,7 +29,7 @@ log() { echo "services[$PROFILE]: $*" >&2; }
 die() { echo "services[${PROFILE:-?}]: error: $*" >&2; exit 1; }
 
 usage() {
-  echo "usage: $0 start|stop|status|env|start-postgres|stop-postgres|start-redis|stop-redis|start-kafka|stop-kafka run|test" >&2
+  echo "usage: $0 start|stop|status|env|start-postgres|stop-postgres|start-redis|stop-redis|start-kafka|stop-kafka|fresh-database run|test" >&2
   exit 2
 }
 
@@ -220,6 +223,21 @@ EOF
     psql_ -d postgres -c "CREATE DATABASE vantage OWNER vantage"
   fi
   log "postgres: ready at postgresql://vantage@127.0.0.1:$PG_PORT/vantage"
+}
+
+# Drops and recreates the profile's database. Tests and benches then see only
+# their own rows: the expiry sweep and the outbox purge work on everything
+# due, so shares or events an earlier (interrupted) run left behind would
+# otherwise be in their way, and bloated tables skew bench figures.
+pg_fresh_database() {
+  [[ $PROFILE == test ]] || die "fresh-database is for the test profile only (the run profile keeps its data)"
+  pg_locate
+  pg_running || die "postgres is not running (start it first: $0 start $PROFILE)"
+  log "postgres: recreating database vantage (profile $PROFILE)"
+  psql_ -d postgres -q -c "DROP DATABASE IF EXISTS vantage WITH (FORCE)" \
+    || die "could not drop database vantage"
+  psql_ -d postgres -q -c "CREATE DATABASE vantage OWNER vantage" \
+    || die "could not create database vantage"
 }
 
 pg_stop() {
@@ -441,5 +459,6 @@ case "$CMD" in
   # the bootstrap file, which nodes re-read when their cluster goes away.
   start-kafka) prepare_dirs; kafka_start ;;
   stop-kafka) kafka_stop ;;
+  fresh-database) pg_fresh_database ;;
   *) usage ;;
 esac
