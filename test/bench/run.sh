@@ -71,6 +71,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Fresh statistics before each measurement. The set-up (and the run before)
+# bulk-loads tables that may never have been analyzed (make bench starts
+# from an empty database): the node's prepared statements then keep plans
+# made for empty tables, e.g. a sequential scan of wishlist_shares for
+# every view's counter update until autovacuum's next analyze (seen: 6,184
+# scans reading 123 million rows in one share section, twice the
+# PostgreSQL CPU per view). A real deployment's tables are analyzed.
+analyze_database() {
+  [[ -n ${VANTAGE_DATABASE_URL:-} ]] && command -v psql >/dev/null || return 0
+  psql "$VANTAGE_DATABASE_URL" -qAt -c "ANALYZE" >/dev/null 2>&1 || true
+}
+
 command -v wrk >/dev/null || { echo "bench: wrk is missing (scripts/deps.sh installs it)" >&2; exit 1; }
 
 ONLY=${BENCH_ONLY:-}
@@ -325,6 +337,7 @@ results=()
 run() {
   local name=$1 conns=$2 seed=$3 script=$4 path=$5
   local out
+  analyze_database
   cat "$script" "$WORK/result.lua" "$WORK/report.lua" >"$WORK/run.lua"
   # One wrk thread: a second one competes with the node for the 2 cores.
   local threads=${BENCH_WRK_THREADS:-1}
@@ -558,6 +571,7 @@ LUA
     local name=$1 conns=$2 seed=$3 bar=$4 script=$5 path=$6 tokens=${7:-}
     local before=0 after=0 cpu0 cpu1 out late=
     local rps p50 p99 errors total n200 n201 n429 nother sent
+    analyze_database
     [[ -n $tokens ]] && before=$(stored_views "$tokens")
     if [[ $script == fixed:* ]]; then
       local paths=() t
