@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -212,10 +213,15 @@ struct rate_limiter_state {
                  const std::string* args, size_t nargs, std::string& err);
   /// `eval` for several keys with the same arguments, pipelined: one round
   /// trip for all of them. A null reply has its reason in `errs`.
+  /// One EVALSHA per key, pipelined. `args` are every call's; with
+  /// `last_args`, call i's last argument (args[nargs - 1]) is
+  /// (*last_args)[i] instead.
   std::vector<reply_ptr> eval_many(rl_connection& c, int script,
                                    const std::vector<std::string>& keys,
                                    const std::string* args, size_t nargs,
-                                   std::vector<std::string>& errs);
+                                   std::vector<std::string>& errs,
+                                   const std::vector<std::string>* last_args
+                                   = nullptr);
   void back_off(rl_connection& c) {
     c.close();
     c.connect_not_before_ms = steady_ms() + opts.reconnect_backoff_ms;
@@ -381,6 +387,12 @@ struct script_call {
     argv[3] = key.data();
     lens[3] = key.size();
   }
+
+  /// Replaces the last script argument (for calls that differ in it).
+  void set_last_arg(const std::string& arg) {
+    argv[argc - 1] = arg.data();
+    lens[argc - 1] = arg.size();
+  }
 };
 
 // EVALSHA with one key. Two retries, each at most once per call:
@@ -445,11 +457,20 @@ std::vector<reply_ptr>
 rate_limiter_state::eval_many(rl_connection& c, int script,
                               const std::vector<std::string>& keys,
                               const std::string* args, size_t nargs,
-                              std::vector<std::string>& errs) {
+                              std::vector<std::string>& errs,
+                              const std::vector<std::string>* last_args) {
   std::vector<reply_ptr> out(keys.size());
   errs.assign(keys.size(), std::string{});
+  // Call i's own arguments, for the calls that go one by one.
+  auto eval_one = [&](size_t i) {
+    if (last_args == nullptr || nargs == 0)
+      return eval(c, script, keys[i], args, nargs, errs[i]);
+    std::vector<std::string> own(args, args + nargs);
+    own.back() = (*last_args)[i];
+    return eval(c, script, keys[i], own.data(), nargs, errs[i]);
+  };
   if (keys.size() == 1) {
-    out[0] = eval(c, script, keys[0], args, nargs, errs[0]);
+    out[0] = eval_one(0);
     return out;
   }
   sigpipe_guard guard{guard_sigpipe};
@@ -464,8 +485,10 @@ rate_limiter_state::eval_many(rl_connection& c, int script,
     fresh = true;
   }
   script_call call{c, script, false, args, nargs};
-  for (auto& key : keys) {
-    call.set_key(key);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    call.set_key(keys[i]);
+    if (last_args != nullptr && nargs > 0)
+      call.set_last_arg((*last_args)[i]);
     redisAppendCommandArgv(c.ctx, call.argc, call.argv, call.lens);
   }
   std::vector<size_t> one_by_one; // NOSCRIPT: `eval` reloads the script
@@ -500,7 +523,7 @@ rate_limiter_state::eval_many(rl_connection& c, int script,
       out[i] = std::move(r);
   }
   for (auto i : one_by_one)
-    out[i] = eval(c, script, keys[i], args, nargs, errs[i]);
+    out[i] = eval_one(i);
   return out;
 }
 
@@ -548,6 +571,36 @@ rate_decision failed_open(rate_limiter_state& st, const rate_limit_policy& p,
   d.remaining = p.limit;
   d.reset_epoch_s = ceil_div(now_ms, 1000);
   return d;
+}
+
+/// Each pipelined reply as a decision: the script's first N integers go to
+/// `decide`; a missing or malformed reply fails open (and is counted).
+template <size_t N, class Decide>
+std::vector<rate_decision>
+decisions_of(rate_limiter_state& st, const rate_limit_policy& p,
+             int64_t now_ms, std::vector<reply_ptr>& replies,
+             std::vector<std::string>& errs, const char* script,
+             Decide decide) {
+  std::vector<rate_decision> out;
+  out.reserve(replies.size());
+  for (size_t i = 0; i < replies.size(); ++i) {
+    auto& r = replies[i];
+    std::array<int64_t, N> v{};
+    bool ok = r != nullptr;
+    for (size_t k = 0; ok && k < N; ++k)
+      ok = integer_at(r.get(), k, v[k]);
+    if (r && !ok)
+      errs[i] = std::string{"unexpected reply to the "} + script + " script";
+    if (!ok) {
+      out.push_back(failed_open(st, p, now_ms, errs[i]));
+      continue;
+    }
+    st.note_success();
+    auto d = base_decision(p);
+    decide(d, v);
+    out.push_back(d);
+  }
+  return out;
 }
 
 void check_policy(const rate_limit_policy& p) {
@@ -623,35 +676,50 @@ rate_decision rate_limiter::check_sliding_log(std::string_view rule,
                                               std::string_view subject,
                                               const rate_limit_policy& p,
                                               int64_t now_ms) {
+  return check_sliding_log_many(rule, {std::string{subject}}, p, now_ms)
+    .front();
+}
+
+std::vector<rate_decision>
+rate_limiter::check_sliding_log_many(std::string_view rule,
+                                     const std::vector<std::string>& subjects,
+                                     const rate_limit_policy& p,
+                                     int64_t now_ms) {
   check_policy(p);
   auto& st = *state_;
-  auto key = make_key(st.opts.key_prefix, rule, subject);
-  auto n = st.member_counter.fetch_add(1, std::memory_order_relaxed);
-  std::string args[4]
-      = {std::to_string(now_ms), std::to_string(p.window_ms),
-         std::to_string(p.limit), st.member_seed + "-" + std::to_string(n)};
-  std::string err;
-  auto r
-      = st.eval(connection_for(state_), sliding_log_script, key, args, 4, err);
-  int64_t allowed = 0;
-  int64_t count = 0;
-  int64_t oldest = 0;
-  if (r
-      && !(integer_at(r.get(), 0, allowed) && integer_at(r.get(), 1, count)
-           && integer_at(r.get(), 2, oldest))) {
-    err = "unexpected reply to the sliding-log script";
-    r.reset();
+  std::vector<std::string> keys;
+  std::vector<std::string> members;
+  keys.reserve(subjects.size());
+  members.reserve(subjects.size());
+  for (auto& subject : subjects) {
+    keys.push_back(make_key(st.opts.key_prefix, rule, subject));
+    // Each counted request is its own log entry, also within one pipeline.
+    auto n = st.member_counter.fetch_add(1, std::memory_order_relaxed);
+    members.push_back(st.member_seed + "-" + std::to_string(n));
   }
-  if (!r)
-    return failed_open(st, p, now_ms, err);
-  st.note_success();
-  auto d = base_decision(p);
-  d.allowed = allowed == 1;
-  d.remaining = std::clamp<int64_t>(p.limit - count, 0, p.limit);
-  // Reset: the oldest counted request leaves the window. Clamped to the
-  // window in case another node's clock runs ahead of ours.
-  set_reset(d, now_ms, std::min(oldest + p.window_ms - now_ms, p.window_ms));
-  return d;
+  std::string args[4] = {std::to_string(now_ms), std::to_string(p.window_ms),
+                         std::to_string(p.limit), std::string{}};
+  std::vector<std::string> errs;
+  auto replies = st.eval_many(connection_for(state_), sliding_log_script, keys,
+                              args, 4, errs, &members);
+  return decisions_of<3>(
+    st, p, now_ms, replies, errs, "sliding-log",
+    [&](rate_decision& d, const std::array<int64_t, 3>& v) {
+      auto [allowed, count, oldest] = v;
+      d.allowed = allowed == 1;
+      d.remaining = std::clamp<int64_t>(p.limit - count, 0, p.limit);
+      // Reset: the oldest counted request leaves the window. Clamped to the
+      // window in case another node's clock runs ahead of ours.
+      set_reset(d, now_ms,
+                std::min(oldest + p.window_ms - now_ms, p.window_ms));
+    });
+}
+
+std::vector<rate_decision>
+rate_limiter::check_share_creates(const std::vector<std::string>& user_ids,
+                                  int64_t now_ms) {
+  return check_sliding_log_many("share_create", user_ids,
+                                state_->opts.share_create, now_ms);
 }
 
 std::vector<rate_decision>
@@ -689,34 +757,19 @@ rate_limiter::check_gcra_many(std::string_view rule,
   std::vector<std::string> errs;
   auto replies = st.eval_many(connection_for(state_), gcra_script, keys, args,
                               3, errs);
-  std::vector<rate_decision> out;
-  out.reserve(keys.size());
-  for (size_t i = 0; i < keys.size(); ++i) {
-    auto& r = replies[i];
-    int64_t allowed = 0;
-    int64_t tat = 0;
-    if (r
-        && !(integer_at(r.get(), 0, allowed) && integer_at(r.get(), 1, tat))) {
-      errs[i] = "unexpected reply to the GCRA script";
-      r.reset();
-    }
-    if (!r) {
-      out.push_back(failed_open(st, p, now_ms, errs[i]));
-      continue;
-    }
-    st.note_success();
-    auto d = base_decision(p);
-    d.allowed = allowed == 1;
-    int64_t ahead = std::max<int64_t>(tat - now_ms, 0);
-    int64_t spare = capacity - ahead;
-    d.remaining = spare > 0 ? std::min(spare / interval, p.limit) : 0;
-    // Reset: the moment one more request fits, i.e. when `ahead` has shrunk
-    // to capacity - (remaining + 1) * T. With remaining 0 that is exactly
-    // when a rejected request would pass.
-    set_reset(d, now_ms, ahead + (d.remaining + 1) * interval - capacity);
-    out.push_back(d);
-  }
-  return out;
+  return decisions_of<2>(
+    st, p, now_ms, replies, errs, "GCRA",
+    [&](rate_decision& d, const std::array<int64_t, 2>& v) {
+      auto [allowed, tat] = v;
+      d.allowed = allowed == 1;
+      int64_t ahead = std::max<int64_t>(tat - now_ms, 0);
+      int64_t spare = capacity - ahead;
+      d.remaining = spare > 0 ? std::min(spare / interval, p.limit) : 0;
+      // Reset: the moment one more request fits, i.e. when `ahead` has
+      // shrunk to capacity - (remaining + 1) * T. With remaining 0 that is
+      // exactly when a rejected request would pass.
+      set_reset(d, now_ms, ahead + (d.remaining + 1) * interval - capacity);
+    });
 }
 
 std::vector<std::pair<std::string, std::string>>

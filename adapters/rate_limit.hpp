@@ -118,6 +118,13 @@ public:
   /// are not recorded.
   rate_decision check_share_create(std::string_view user_id, int64_t now_ms);
 
+  /// `check_share_create` for several creations at once, in one pipelined
+  /// round trip, in order (the same user twice counts twice). A Redis
+  /// failure fails open every creation the pipeline did not answer.
+  std::vector<rate_decision>
+  check_share_creates(const std::vector<std::string>& user_ids,
+                      int64_t now_ms);
+
   /// Counts one shared-token lookup from `client_ip` at `now_ms` if under
   /// the limit (GCRA, key <prefix>share_lookup:<client_ip>).
   rate_decision check_share_lookup(std::string_view client_ip, int64_t now_ms);
@@ -135,6 +142,11 @@ public:
   rate_decision check_sliding_log(std::string_view rule,
                                   std::string_view subject,
                                   const rate_limit_policy& p, int64_t now_ms);
+  /// `check_sliding_log` for several subjects, pipelined (one round trip).
+  std::vector<rate_decision>
+  check_sliding_log_many(std::string_view rule,
+                         const std::vector<std::string>& subjects,
+                         const rate_limit_policy& p, int64_t now_ms);
   rate_decision check_gcra(std::string_view rule, std::string_view subject,
                            const rate_limit_policy& p, int64_t now_ms);
   /// `check_gcra` for several subjects, pipelined (one round trip).

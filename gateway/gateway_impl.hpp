@@ -299,6 +299,23 @@ struct gateway::impl {
   /// per lookup kept the loop waiting on Redis for most of a view's time).
   /// `then()` runs when this one is allowed; a refusal answers 429.
   void limit_lookup_then(const call_ptr& c, std::function<void()> then);
+  /// The share-creation limit of `user_id` the same way.
+  void limit_create_then(const call_ptr& c, std::string user_id,
+                         std::function<void()> then);
+
+  /// A check waiting for its loop's next pipeline of one rate-limit rule.
+  struct pending_limit {
+    call_ptr call;
+    std::string subject;
+    std::function<void()> then;
+  };
+  using check_many_fn = std::vector<rate_decision> (rate_limiter::*)(
+    const std::vector<std::string>&, int64_t);
+  /// Queues a check in `pending` (this loop's, for one rule); the first
+  /// one of an iteration defers the pipeline to the iteration's end.
+  void limit_then(const call_ptr& c, std::vector<pending_limit>& pending,
+                  check_many_fn check, std::string subject,
+                  std::function<void()> then);
 
   caf::scoped_actor& self();
   caf::error ensure_user(const user_claims& claims);

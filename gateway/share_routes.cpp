@@ -124,40 +124,59 @@ void gateway::impl::apply_limit(request_scope& rq, const rate_decision& d) {
 
 namespace {
 
-struct pending_lookup {
-  call_ptr call;
-  std::function<void()> then;
-};
+/// The checks waiting for this loop's next pipeline, per rule (each loop
+/// is one thread, and one gateway's).
+std::vector<gateway::impl::pending_limit>& pending_lookups() {
+  thread_local std::vector<gateway::impl::pending_limit> pending;
+  return pending;
+}
 
-/// The lookups waiting for this loop's next pipeline (each loop is one
-/// thread, and one gateway's).
-std::vector<pending_lookup>& pending_lookups() {
-  thread_local std::vector<pending_lookup> pending;
+std::vector<gateway::impl::pending_limit>& pending_creates() {
+  thread_local std::vector<gateway::impl::pending_limit> pending;
   return pending;
 }
 
 } // namespace
 
-void gateway::impl::limit_lookup_then(const call_ptr& c,
-                                      std::function<void()> then) {
-  auto& pending = pending_lookups();
+void gateway::impl::limit_then(const call_ptr& c,
+                               std::vector<pending_limit>& pending,
+                               check_many_fn check, std::string subject,
+                               std::function<void()> then) {
   if (pending.empty())
-    c->exchange->defer([this] {
-      auto batch = std::move(pending_lookups());
-      pending_lookups().clear();
-      std::vector<std::string> addresses;
-      addresses.reserve(batch.size());
+    c->exchange->defer([this, &pending, check] {
+      auto batch = std::move(pending);
+      pending.clear();
+      // A call answered meanwhile (its deadline) is neither counted nor
+      // continued: a creation must not spend the user's quota for nobody.
+      batch.erase(std::remove_if(batch.begin(), batch.end(),
+                                 [](auto& p) { return p.call->answered; }),
+                  batch.end());
+      if (batch.empty())
+        return;
+      std::vector<std::string> subjects;
+      subjects.reserve(batch.size());
       for (auto& p : batch)
-        addresses.push_back(client_address(p.call->req));
-      auto decisions = limiter->check_share_lookups(addresses,
-                                                    deps.clock->now_ms());
+        subjects.push_back(std::move(p.subject));
+      auto decisions = ((*limiter).*check)(subjects, deps.clock->now_ms());
       for (size_t i = 0; i < batch.size(); ++i)
         guarded(batch[i].call, [&] {
           apply_limit(*batch[i].call, decisions[i]);
           batch[i].then();
         });
     });
-  pending.push_back({c, std::move(then)});
+  pending.push_back({c, std::move(subject), std::move(then)});
+}
+
+void gateway::impl::limit_lookup_then(const call_ptr& c,
+                                      std::function<void()> then) {
+  limit_then(c, pending_lookups(), &rate_limiter::check_share_lookups,
+             client_address(c->req), std::move(then));
+}
+
+void gateway::impl::limit_create_then(const call_ptr& c, std::string user_id,
+                                      std::function<void()> then) {
+  limit_then(c, pending_creates(), &rate_limiter::check_share_creates,
+             std::move(user_id), std::move(then));
 }
 
 void gateway::impl::write_share_fields(json_writer& w, const share_info& s) {
@@ -233,23 +252,23 @@ void gateway::impl::register_share_routes() {
             ask_new_then<share_actor, atom::ok>(
               c, deps.shares, token,
               [this, c, token, req, user](atom::ok) {
-                apply_limit(*c, limiter->check_share_create(
-                                  user.user_id, deps.clock->now_ms()));
-                ask_then<share_actor, share_info>(
-                  c, deps.shares, token,
-                  [this, c](share_info& info) {
-                    json_writer w;
-                    w.begin_object();
-                    write_share_fields(w, info);
-                    w.key("preview_image_url")
-                      .value(preview_url(info.share_token))
-                      .key("preview_status").value(info.preview_status)
-                      .key("item_count")
-                      .value(static_cast<int64_t>(info.item_count))
-                      .end_object();
-                    answer_json(c, 201, w.take());
-                  },
-                  atom::create_v, req);
+                limit_create_then(c, user.user_id, [this, c, token, req] {
+                  ask_then<share_actor, share_info>(
+                    c, deps.shares, token,
+                    [this, c](share_info& info) {
+                      json_writer w;
+                      w.begin_object();
+                      write_share_fields(w, info);
+                      w.key("preview_image_url")
+                        .value(preview_url(info.share_token))
+                        .key("preview_status").value(info.preview_status)
+                        .key("item_count")
+                        .value(static_cast<int64_t>(info.item_count))
+                        .end_object();
+                      answer_json(c, 201, w.take());
+                    },
+                    atom::create_v, req);
+                });
               },
               atom::check_v, req);
           });

@@ -324,6 +324,29 @@ BOOST_AUTO_TEST_CASE(two_requests_in_one_millisecond_both_count) {
   BOOST_TEST(admin.integer({"ZCARD", key("share_create", "usr_c")}) == 2);
 }
 
+BOOST_AUTO_TEST_CASE(a_pipelined_batch_counts_each_creation_in_order) {
+  rate_limiter rl{opts};
+  for (int i = 0; i < 18; ++i)
+    BOOST_TEST_REQUIRE(rl.check_share_create("usr_p", t0).allowed);
+  // One pipeline, in one millisecond: each call is its own log entry, and
+  // the refused third one of usr_p is not recorded.
+  auto ds = rl.check_share_creates({"usr_p", "usr_q", "usr_p", "usr_p"}, t0);
+  BOOST_TEST_REQUIRE(ds.size() == 4u);
+  BOOST_TEST(ds[0].allowed);
+  BOOST_TEST(ds[0].remaining == 1);
+  BOOST_TEST(ds[1].allowed);
+  BOOST_TEST(ds[1].remaining == 19);
+  BOOST_TEST(ds[2].allowed);
+  BOOST_TEST(ds[2].remaining == 0);
+  BOOST_TEST(!ds[3].allowed);
+  BOOST_TEST(ds[3].retry_after_s == 3600);
+  for (auto& d : ds)
+    BOOST_TEST(!d.degraded);
+  BOOST_TEST(admin.integer({"ZCARD", key("share_create", "usr_p")}) == 20);
+  BOOST_TEST(admin.integer({"ZCARD", key("share_create", "usr_q")}) == 1);
+  BOOST_TEST(rl.fail_open_total() == 0u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_FIXTURE_TEST_SUITE(gcra, limiter_fixture)
