@@ -113,8 +113,8 @@ struct write_committer_options {
 /// (errc::unavailable when the database is unreachable or the queue full).
 /// Every write is answered within about `timeout_ms` of its turn (a
 /// transaction the database does not answer in time fails its writes), so
-/// callers send untimed requests (`write_timeout`): one timer per
-/// transaction instead of one per write.
+/// callers send untimed requests (`write_timeout`): one watchdog timer
+/// for all transactions instead of one per write.
 caf::actor spawn_write_committer(caf::actor_system& sys,
                                  const write_committer_options& opts);
 

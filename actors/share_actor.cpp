@@ -309,14 +309,13 @@ void read_for_views(self_ptr self) {
   auto& st = self->state;
   if (st.arriving_views.empty())
     return;
-  if (st.reading_wishlist) {
+  if (st.reading) {
     if (std::chrono::steady_clock::now() - st.read_sent < st.ctx.db_timeout)
       return;
     auto late = make_error(errc::unavailable, "wishlist did not answer");
     for (auto& v : *st.reading)
       v.rp.deliver(late);
   }
-  st.reading_wishlist = true;
   st.read_sent = std::chrono::steady_clock::now();
   auto seq = ++st.read_seq;
   auto batch = std::make_shared<std::vector<arriving_view>>(
@@ -329,7 +328,6 @@ void read_for_views(self_ptr self) {
       auto& st = self->state;
       if (seq != st.read_seq)
         return; // given up on; its views were answered
-      st.reading_wishlist = false;
       st.reading = nullptr;
       shared_wishlist answer;
       answer.share_token = st.token;
@@ -355,7 +353,6 @@ void read_for_views(self_ptr self) {
       auto answer = is(err, errc::wishlist_not_found) ? share_gone() : err;
       for (auto& v : *batch)
         v.rp.deliver(answer);
-      st.reading_wishlist = false;
       st.reading = nullptr;
       read_for_views(self);
     });

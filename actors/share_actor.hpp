@@ -56,9 +56,8 @@ struct share_state {
   /// Views waiting for the wishlist's state: one read serves every view
   /// that arrived before it was sent; later ones wait for the next read.
   std::vector<arriving_view> arriving_views;
-  bool reading_wishlist = false;
-  /// The read in flight: its views, when it was sent and its number (an
-  /// answer to a read given up on is ignored).
+  /// The read in flight (null: none): its views, when it was sent and its
+  /// number (an answer to a read given up on is ignored).
   std::shared_ptr<std::vector<arriving_view>> reading;
   std::chrono::steady_clock::time_point read_sent;
   uint64_t read_seq = 0;

@@ -208,6 +208,7 @@ struct gateway::impl {
     env.never_stored = true;
     send_then<Result>(c, region, std::move(env), std::move(f));
   }
+  /// What both send: `env` to its entity, `f(Result&)` on this loop.
   template <class Result, class F>
   void send_then(const call_ptr& c, const region_ref& region, envelope env,
                  F f) {
