@@ -22,9 +22,12 @@ struct relay_options {
   int delivery_timeout_ms = 15000;
   /// The producer's message.max.bytes.
   int message_max_bytes = 1000000;
-  /// Published events older than this are deleted (a sent row is kept
-  /// only for inspection; without this the table grows forever).
-  int retention_s = 300;
+  /// 0: an event's row is deleted in the round that published it. More:
+  /// published rows are stamped sent_at and kept this long, for
+  /// inspection, then purged. Either way the table does not grow forever.
+  /// Rows that went to a DLQ or were parked are stamped and kept with their
+  /// reason (purged after the retention only when there is one).
+  int retention_s = 0;
   /// Rows one purge statement deletes at most (a purge runs up to 10).
   int purge_batch = 5000;
 };
@@ -51,9 +54,9 @@ struct relay_status {
 /// Spawns the outbox relay as a detached actor with its own PostgreSQL
 /// connection and Kafka producer. It publishes unsent outbox rows in id
 /// order when woken (`atom::wake` after a commit) and every poll interval,
-/// and stamps sent_at only for rows the brokers acknowledged. Only one relay
-/// in a cluster works at a time (a transaction-scoped advisory lock), so
-/// per-key order holds across nodes.
+/// and deletes (or, with a retention, stamps sent_at on) only rows the
+/// brokers acknowledged. Only one relay in a cluster works at a time (a
+/// transaction-scoped advisory lock), so per-key order holds across nodes.
 caf::actor spawn_outbox_relay(caf::actor_system& sys, relay_options opts,
                               std::shared_ptr<relay_status> status);
 

@@ -49,9 +49,10 @@ struct node_options {
   int outbox_poll_ms = 200;
   /// VANTAGE_OUTBOX_BATCH (500): events per relay round.
   int outbox_batch = 500;
-  /// VANTAGE_OUTBOX_RETENTION_S (300): published events stay in the outbox
-  /// this long (for inspection), then the relay deletes them.
-  int outbox_retention_s = 300;
+  /// VANTAGE_OUTBOX_RETENTION_S (0): 0 deletes each event in the round
+  /// that published it; more keeps published events this long (for
+  /// inspection), then the relay deletes them.
+  int outbox_retention_s = 0;
   /// VANTAGE_JWT_SECRET (dev default, see gateway/jwt.hpp).
   std::string jwt_secret;
   /// VANTAGE_JWT_PUBLIC_KEY_FILE: RS256 public key (PEM) instead of HS256.

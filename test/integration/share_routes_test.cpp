@@ -2,6 +2,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <atomic>
+#include <cstdlib>
 #include <regex>
 #include <thread>
 #include <vector>
@@ -108,9 +109,20 @@ std::string without_request_id(std::string body) {
   return std::regex_replace(body, std::regex{R"("request_id":"[^"]*")"}, "");
 }
 
+/// This suite counts each route's events in the outbox, so its node keeps
+/// published rows (by default the relay deletes them once published); set
+/// before the node reads its environment.
+struct keep_published_events {
+  keep_published_events() {
+    ::setenv("VANTAGE_OUTBOX_RETENTION_S", "3600", 1);
+  }
+};
+
+struct module_fixture : keep_published_events, global_node {};
+
 } // namespace
 
-BOOST_TEST_GLOBAL_FIXTURE(global_node);
+BOOST_TEST_GLOBAL_FIXTURE(module_fixture);
 
 BOOST_AUTO_TEST_SUITE(create_and_view)
 
