@@ -51,6 +51,12 @@ struct relay_status {
   std::atomic<bool> wake_pending{false};
 };
 
+/// The settings of the relay's database session and its statement that
+/// fetches pending rows in id order (named here so a test can check the
+/// plan the relay gets).
+extern const char* const relay_session_settings;
+extern const char* const relay_fetch_sql;
+
 /// Spawns the outbox relay as a detached actor with its own PostgreSQL
 /// connection and Kafka producer. It publishes unsent outbox rows in id
 /// order when woken (`atom::wake` after a commit) and every poll interval,

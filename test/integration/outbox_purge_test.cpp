@@ -7,9 +7,9 @@
 #include "test/support/eventually.hpp"
 #include "test/support/node_fixture.hpp"
 
-// The relay's purge of published events, on a relay of its own: no node
-// runs in this module, so no other relay deletes this test's rows (a node's
-// default retention, 300 s, leaves rows published 90 s ago alone).
+// The relay on its own, without a node: its purge of published events (no
+// other relay in this module deletes this test's rows), and the plan of its
+// fetch of pending rows.
 
 using namespace vantage;
 using namespace vantage::test;
@@ -60,4 +60,37 @@ BOOST_AUTO_TEST_CASE(a_purge_backlog_is_worked_off_tick_by_tick) {
   BOOST_TEST(eventually([&] { return left() == 0; }, 10s));
   BOOST_TEST(status->purged >= 2000);
   caf::anon_send_exit(relay, caf::exit_reason::user_shutdown);
+}
+
+// The relay's fetch of pending rows must use the pending index whatever
+// the outbox's statistics say. A queue table is often analyzed nearly empty
+// and then fills with deleted rows before autovacuum comes: planned from
+// such statistics, the fetch was a sequential scan and sort of every page,
+// in every round. An empty, analyzed copy of the table (a temporary table
+// of the same name is found first) gets that plan on a plain session; the
+// relay's session must get an index scan, also once the prepared
+// statement's generic plan is cached (after five executions).
+BOOST_AUTO_TEST_CASE(the_relay_fetches_pending_rows_by_index_on_any_statistics) {
+  auto plan_of_fetch = [](const std::string& settings) {
+    pg_connection c{env_or("VANTAGE_DATABASE_URL", ""), 5000, settings};
+    c.exec_simple("CREATE TEMP TABLE event_outbox"
+                  " (LIKE public.event_outbox INCLUDING ALL)");
+    c.exec_simple("ANALYZE event_outbox");
+    for (int i = 0; i < 6; ++i)
+      c.exec("relay_fetch", relay_fetch_sql, {"500"});
+    auto rows = c.exec_simple("EXPLAIN EXECUTE relay_fetch(500)");
+    std::string plan;
+    for (int i = 0; i < rows.size(); ++i)
+      plan += rows.str(i, 0) + "\n";
+    return plan;
+  };
+  auto plain = plan_of_fetch("");
+  BOOST_TEST_MESSAGE("plain session:\n" << plain);
+  BOOST_REQUIRE_MESSAGE(plain.find("Seq Scan") != std::string::npos,
+                        "the copy no longer provokes a sequential scan:\n"
+                          << plain);
+  auto relay = plan_of_fetch(relay_session_settings);
+  BOOST_TEST_MESSAGE("relay session:\n" << relay);
+  BOOST_TEST(relay.find("Seq Scan") == std::string::npos, relay);
+  BOOST_TEST(relay.find("Index Scan") != std::string::npos, relay);
 }
