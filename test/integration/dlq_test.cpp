@@ -3,10 +3,9 @@
 
 #include <cstdlib>
 
-#include "adapters/avro.hpp"
-#include "adapters/kafka.hpp"
 #include "adapters/pg.hpp"
 #include "test/support/node_fixture.hpp"
+#include "test/support/topic_reader.hpp"
 
 // An event the broker rejects for good (here: larger than the producer's
 // message.max.bytes) goes to wishlist.social.events.dlq with the reason in a
@@ -51,27 +50,17 @@ int64_t outbox_rows(const std::string& token, const std::string& type) {
     .i64(0, 0);
 }
 
-/// Every record of `topic` (all partitions, from the beginning) whose
-/// decoded value mentions `needle`.
-std::vector<std::pair<consumed_record, std::string>>
-read_matching(const std::string& topic, const std::string& needle) {
-  std::string err;
-  auto consumer = kafka_consumer::create_at_offsets(
-    node_options::from_env().resolve_kafka_bootstrap(), topic, {}, err);
-  BOOST_REQUIRE_MESSAGE(consumer, err);
-  auto codec = avro_codec::builtin("wishlist_social_event", err);
-  BOOST_REQUIRE(codec);
-  std::vector<std::pair<consumed_record, std::string>> out;
-  auto until = std::chrono::steady_clock::now() + 3s;
-  while (std::chrono::steady_clock::now() < until) {
-    for (auto& r : consumer->poll(500, 100ms)) {
-      std::string json;
-      BOOST_REQUIRE_MESSAGE(codec->decode(r.value, json, err), err);
-      if (json.find(needle) != std::string::npos)
-        out.emplace_back(r, json);
-    }
-  }
-  return out;
+/// Every record of `topic` (all partitions, from the beginning, read for
+/// 3 s so that none is missed or counted twice) whose decoded value
+/// mentions `needle`.
+std::vector<decoded_record> read_matching(const std::string& topic,
+                                          const std::string& needle) {
+  topic_query q;
+  q.keep = [&](const decoded_record& d) {
+    return d.json.find(needle) != std::string::npos;
+  };
+  return read_topic(node_options::from_env().resolve_kafka_bootstrap(), topic,
+                    "wishlist_social_event", q);
 }
 
 } // namespace

@@ -1,15 +1,15 @@
 #define BOOST_TEST_MODULE faults_test
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
 #include <map>
 
-#include "adapters/avro.hpp"
-#include "adapters/kafka.hpp"
 #include "adapters/pg.hpp"
 #include "test/support/node_fixture.hpp"
+#include "test/support/topic_reader.hpp"
 
 // Faults against the real services: PostgreSQL stopped under a running node,
 // and the embedded Kafka cluster's brokers taken down and brought back.
@@ -59,34 +59,34 @@ struct key_events {
   std::map<std::string, int> deliveries;
 };
 
+/// wishlist_item_id of an item event's JSON, or empty.
+std::string item_id_of(const std::string& json) {
+  auto pos = json.find("\"wishlist_item_id\":\"");
+  if (pos == std::string::npos)
+    return {};
+  pos += 20;
+  return json.substr(pos, json.find('"', pos) - pos);
+}
+
 /// Reads wishlist.events from the beginning until `want` item events for
-/// `key` arrived (or 30 s passed), decoding every value of that key.
+/// `key` arrived (or 30 s passed), decoding every value.
 key_events events_for(const std::string& bootstrap, const std::string& key,
                       size_t want) {
-  std::string err;
-  auto codec = avro_codec::builtin("wishlist_event", err);
-  BOOST_REQUIRE_MESSAGE(codec, err);
-  auto consumer = kafka_consumer::create_at_offsets(bootstrap, "wishlist.events",
-                                                    {}, err);
-  BOOST_REQUIRE_MESSAGE(consumer, err);
+  topic_query q;
+  q.keep = [&](const decoded_record& d) { return d.record.key == key; };
+  q.enough = [&](const std::vector<decoded_record>& kept) {
+    return static_cast<size_t>(std::count_if(
+             kept.begin(), kept.end(),
+             [](auto& d) { return !item_id_of(d.json).empty(); }))
+           >= want;
+  };
+  q.deadline = 30s;
   key_events out;
-  eventually(
-    [&] {
-      for (auto& rec : consumer->poll(500, 200ms)) {
-        if (rec.key != key)
-          continue;
-        std::string json;
-        BOOST_REQUIRE_MESSAGE(codec->decode(rec.value, json, err), err);
-        ++out.deliveries[rec.header("event_id")];
-        auto pos = json.find("\"wishlist_item_id\":\"");
-        if (pos != std::string::npos) {
-          pos += 20;
-          out.item_ids.push_back(json.substr(pos, json.find('"', pos) - pos));
-        }
-      }
-      return out.item_ids.size() >= want;
-    },
-    30s);
+  for (auto& d : read_topic(bootstrap, "wishlist.events", "wishlist_event", q)) {
+    ++out.deliveries[d.record.header("event_id")];
+    if (auto id = item_id_of(d.json); !id.empty())
+      out.item_ids.push_back(id);
+  }
   return out;
 }
 

@@ -4,10 +4,10 @@
 #include <cstdlib>
 
 #include "adapters/config.hpp"
-#include "adapters/kafka.hpp"
 #include "adapters/pg.hpp"
 #include "test/support/eventually.hpp"
 #include "test/support/node_fixture.hpp"
+#include "test/support/topic_reader.hpp"
 
 // What becomes of a published event's outbox row: by default it is deleted
 // in the round that published it; with VANTAGE_OUTBOX_RETENTION_S it stays
@@ -44,19 +44,16 @@ std::string wishlist_with_an_item(node_fixture& n) {
   return wl_id;
 }
 
-/// Records of wishlist.events keyed `key` (all partitions, from the start).
+/// Records of wishlist.events keyed `key` (all partitions, from the start,
+/// read for 3 s so that a duplicate would be counted).
 size_t published_with_key(const std::string& key) {
-  std::string err;
-  auto consumer = kafka_consumer::create_at_offsets(
-    node_options::from_env().resolve_kafka_bootstrap(), "wishlist.events", {},
-    err);
-  BOOST_REQUIRE_MESSAGE(consumer, err);
-  size_t n = 0;
-  auto until = std::chrono::steady_clock::now() + 3s;
-  while (std::chrono::steady_clock::now() < until)
-    for (auto& r : consumer->poll(500, 100ms))
-      n += r.key == key && !r.header("event_id").empty();
-  return n;
+  topic_query q;
+  q.keep = [&](const decoded_record& d) {
+    return d.record.key == key && !d.record.header("event_id").empty();
+  };
+  return read_topic(node_options::from_env().resolve_kafka_bootstrap(),
+                    "wishlist.events", "wishlist_event", q)
+    .size();
 }
 
 } // namespace
