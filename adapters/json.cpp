@@ -49,6 +49,21 @@ void json_escape_to(std::string& out, std::string_view s) {
   out.reserve(out.size() + s.size());
   size_t i = 0;
   while (i < s.size()) {
+    // Most text is printable ASCII that needs no escape: append such runs
+    // whole rather than a character at a time (the share view's response
+    // and event bodies spent ~3% of the node's CPU here).
+    auto run = i;
+    while (run < s.size()) {
+      auto r = static_cast<unsigned char>(s[run]);
+      if (r < 0x20 || r >= 0x80 || r == '"' || r == '\\')
+        break;
+      ++run;
+    }
+    if (run > i) {
+      out.append(s.data() + i, run - i);
+      i = run;
+      continue;
+    }
     auto c = static_cast<unsigned char>(s[i]);
     if (c < 0x80) {
       switch (c) {
