@@ -1,17 +1,43 @@
 #include "adapters/ids.hpp"
 
 #include <cstdint>
+#include <cstring>
 #include <stdexcept>
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 namespace vantage {
 
 namespace {
 
+/// CSPRNG output drawn from OpenSSL 4 KiB at a time per thread. A
+/// RAND_bytes call costs about the same up to a few KiB (1.36 us for 16
+/// bytes, 2.5 us for 4096 here), and every request takes 16-48 bytes in
+/// small pieces (request id, event ids, tokens). Bytes handed out are wiped
+/// from the pool. The node forks only to exec Chromium, whose child never
+/// draws from it, so no two processes share a pool.
 void random_bytes(unsigned char* buf, int n) {
-  if (RAND_bytes(buf, n) != 1)
-    throw std::runtime_error("RAND_bytes failed");
+  struct pool_t {
+    unsigned char bytes[4096];
+    size_t used = sizeof(bytes);
+    ~pool_t() { OPENSSL_cleanse(bytes, sizeof(bytes)); }
+  };
+  thread_local pool_t pool;
+  auto want = static_cast<size_t>(n);
+  if (want > sizeof(pool.bytes)) {
+    if (RAND_bytes(buf, n) != 1)
+      throw std::runtime_error("RAND_bytes failed");
+    return;
+  }
+  if (pool.used + want > sizeof(pool.bytes)) {
+    if (RAND_bytes(pool.bytes, static_cast<int>(sizeof(pool.bytes))) != 1)
+      throw std::runtime_error("RAND_bytes failed");
+    pool.used = 0;
+  }
+  std::memcpy(buf, pool.bytes + pool.used, want);
+  OPENSSL_cleanse(pool.bytes + pool.used, want);
+  pool.used += want;
 }
 
 constexpr char hex_digits[] = "0123456789abcdef";

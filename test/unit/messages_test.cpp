@@ -5,6 +5,7 @@
 #include <caf/binary_serializer.hpp>
 
 #include <set>
+#include <thread>
 
 #include "actors/region.hpp"
 #include "adapters/ids.hpp"
@@ -228,6 +229,26 @@ BOOST_AUTO_TEST_CASE(share_tokens_are_22_base62_characters) {
   BOOST_TEST(!plausible_share_token("short"));
   BOOST_TEST(!plausible_share_token("AAAAAAAAAAAAAAAAAAAAA!"));
   BOOST_TEST(!plausible_share_token("AAAAAAAAAAAAAAAAAAAAAAA"));
+}
+
+// Random bytes come from a per-thread pool refilled 4 KiB at a time: ids
+// drawn across many refills, and on several threads at once, never repeat
+// (a pool that handed out a piece twice, or threads sharing one, would).
+BOOST_AUTO_TEST_CASE(random_ids_never_repeat_across_refills_and_threads) {
+  constexpr int per_thread = 5000; // 16 bytes each: ~20 refills per thread
+  std::vector<std::vector<std::string>> drawn(4);
+  std::vector<std::thread> threads;
+  for (auto& out : drawn)
+    threads.emplace_back([&out] {
+      for (int i = 0; i < per_thread; ++i)
+        out.push_back(i % 2 ? new_uuid() : new_share_token());
+    });
+  for (auto& t : threads)
+    t.join();
+  std::set<std::string> seen;
+  for (auto& out : drawn)
+    seen.insert(out.begin(), out.end());
+  BOOST_TEST(seen.size() == 4u * per_thread);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
