@@ -64,6 +64,8 @@ void json_escape_to(std::string& out, std::string_view s) {
       i = run;
       continue;
     }
+    // Here s[i] is a quote, a backslash, a control character or the start
+    // of a multi-byte sequence.
     auto c = static_cast<unsigned char>(s[i]);
     if (c < 0x80) {
       switch (c) {
@@ -74,14 +76,10 @@ void json_escape_to(std::string& out, std::string_view s) {
         case '\t': out += "\\t"; break;
         case '\b': out += "\\b"; break;
         case '\f': out += "\\f"; break;
-        default:
-          if (c < 0x20) {
-            out += "\\u00";
-            out += hex_digits[c >> 4];
-            out += hex_digits[c & 0xF];
-          } else {
-            out += static_cast<char>(c);
-          }
+        default: // another control character
+          out += "\\u00";
+          out += hex_digits[c >> 4];
+          out += hex_digits[c & 0xF];
       }
       ++i;
       continue;
