@@ -233,7 +233,7 @@ BOOST_AUTO_TEST_CASE(share_tokens_are_22_base62_characters) {
 
 // Random bytes come from a per-thread pool refilled 4 KiB at a time: ids
 // drawn across many refills, and on several threads at once, never repeat
-// (a pool that handed out a piece twice, or threads sharing one, would).
+// (a pool that handed out a piece twice would repeat them).
 BOOST_AUTO_TEST_CASE(random_ids_never_repeat_across_refills_and_threads) {
   constexpr int per_thread = 5000; // 16 bytes each: ~20 refills per thread
   std::vector<std::vector<std::string>> drawn(4);
