@@ -6,8 +6,11 @@
 // the clip as PNG; no process or page starts per render. The slot detects a
 // crashed browser (the pipe closes) and a hung one (no heartbeat answer),
 // fails the renders it had with `browser_lost` so the pool can retry them
-// elsewhere, and restarts the browser; it also recycles the browser after a
-// number of renders to cap memory.
+// elsewhere, and restarts the browser. It also recycles the browser after a
+// number of renders to cap memory, make-before-break: a successor starts and
+// warms up while the old browser keeps rendering, then takes the new renders;
+// the old one ends when its last render is done. A recycle so costs no
+// capacity, only the memory of a second browser for a few seconds.
 
 #include <atomic>
 #include <chrono>
@@ -75,6 +78,9 @@ struct slot_status {
   std::atomic<int64_t> hangs{0};
   std::atomic<int64_t> timeouts{0};
   std::atomic<int32_t> pid{0};
+  /// The slot's second browser around a recycle (the successor warming up,
+  /// or the replaced one finishing its renders); 0 when there is none.
+  std::atomic<int32_t> other_pid{0};
 };
 
 /// Errors a slot answers with: `browser_lost` means the browser died or hung

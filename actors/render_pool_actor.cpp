@@ -24,8 +24,9 @@ int32_t render_pool_status::available_pages() const {
 int64_t render_pool_status::browsers_pss_bytes() const {
   int64_t n = 0;
   for (auto& s : slots)
-    if (s->pid > 0)
-      n += process_group_pss_bytes(s->pid);
+    for (int32_t pid : {s->pid.load(), s->other_pid.load()})
+      if (pid > 0)
+        n += process_group_pss_bytes(pid);
   return n;
 }
 
