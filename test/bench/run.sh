@@ -17,7 +17,8 @@
 # nodes with browsers: one browser with one page back to back (the machine's
 # limit for a page), then the default pool (3 x 2) under a load of 50
 # clients and a burst, cache hits of one content, a share viewed 1,000 times,
-# and browser memory over a run with recycling. Other sections run their
+# browser memory over a run with recycling, and renders under load while
+# browsers recycle (the pool, and one browser). Other sections run their
 # nodes with BROWSER_POOL_SIZE=0 (no browsers), as before the renderer;
 # BENCH_BROWSERS=3 runs them with the default pool (share creation then
 # waits for its preview within VANTAGE_PREVIEW_BUDGET_MS).
@@ -141,6 +142,9 @@ peak_rss_mib() { echo $(( $(awk '/VmHWM/ {print $2}' "/proc/$NODE_PID/status") /
 metric() { # NAME: the first sample of NAME on the node's /metrics
   curl -fs "$URL/metrics" | awk -v n="$1" '$1 == n { print $2; exit }'
 }
+metric_total() { # NAME: the sum of NAME's samples over all its labels
+  curl -fs "$URL/metrics" | awk -v n="$1" '$1 == n || index($1, n "{") == 1 { t += $2 } END { printf "%d", t }'
+}
 wait_pages() { # N: until N warm pages are free
   local deadline=$((SECONDS + 60))
   until [[ $(curl -fs "$URL/healthz" | sed 's/.*"available":\([0-9]*\).*/\1/') -ge $1 ]]; do
@@ -158,6 +162,17 @@ render_row() { # LABEL RESULT-LINE SEED
     "${f[e2e_p50]}" "${f[e2e_p99]}" "${f[render_p50]}" "${f[render_p99]}" \
     "${f[reject_p50]}" "${f[reject_p99]}" \
     "queue ${f[queue_p50]}, prepare ${f[prepare_p50]}, load ${f[load_p50]}, capture+encode ${f[capture_p50]}, upload ${f[upload_p50]}" "$seed")")
+}
+recycling_row() { # BROWSERS PAGES RECYCLE-AFTER CLIENTS: a load run while browsers recycle
+  local secs=$((RSECS / 2)) out restarts
+  echo "==> bench: renders under load, $1 x $2 pages recycled every $3"
+  start_node BROWSER_POOL_SIZE="$1" BROWSER_PAGES="$2" BROWSER_RECYCLE_AFTER="$3"
+  wait_pages $(($1 * $2))
+  out=$("$RB" "$URL" load --concurrency "$4" --seconds "$secs"); echo "$out"
+  restarts=$(metric_total og_renderer_browser_restarts_total)
+  render_row "$1 browser(s) x $2 pages, $4 clients for $secs s, recycled every $3 ($restarts restarts)" \
+    "$(grep '^RESULT' <<<"$out")" "p50 512 / p99 4,210 ms, 1.8% errors"
+  stop_node
 }
 render_section() {
   local RB="$ROOT/build/test/render_bench" out
@@ -228,6 +243,13 @@ render_section() {
   done
   MEM="${mem[*]}"
   stop_node
+
+  # Recycling under load: the default pool restarting each browser every
+  # 100 renders under 50 clients, and one browser with two pages restarting
+  # every 50 under 4 clients (its queue waits for nothing but renders). The
+  # restart count says how many recycles the run saw.
+  recycling_row 3 2 100 50
+  recycling_row 1 2 50 4
   echo
   echo "| renders | renders/s | ok / 503 / 504 / other | accepted p50 / p99 | render step p50 / p99 | 503 after p50 / p99 | phases p50 (ms) | seed |"
   echo "|---|---|---|---|---|---|---|---|"
