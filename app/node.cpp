@@ -615,7 +615,8 @@ std::unique_ptr<embedded_node> embedded_node::start(std::string& err) {
   opts.http_port = 0;
   opts.http_bind = "127.0.0.1";
   opts.clock = "virtual";
-  opts.http_threads = 16;
+  if (env_or("VANTAGE_HTTP_THREADS", "").empty())
+    opts.http_threads = 16;
   opts.record_file.clear();
   opts.rate_limit_prefix = "rl:test:" + new_id("n") + ":";
   // Test nodes: one browser unless told otherwise (each test starts its own

@@ -184,6 +184,9 @@ struct gateway::impl {
   /// it as a timeout unless an answer came first. Its actor requests go
   /// untimed.
   void arm_deadline(const call_ptr& c);
+  /// The same with a deadline of the route's own (a render outlasts the
+  /// request timeout).
+  void arm_deadline(const call_ptr& c, std::chrono::milliseconds after);
 
   /// The continuation-form `ask`: a request from the call's loop to the
   /// entity `key`; `f(Result&)` runs on that loop, an error answers.
@@ -231,6 +234,8 @@ struct gateway::impl {
   /// True when the object store holds a render for the share `token` (the
   /// renderer's index; no share is activated).
   bool rendered_once(const std::string& token);
+  /// The 200 of POST /render.
+  void answer_render(const call_ptr& c, const render_result& r);
   /// Where images are linked from: VANTAGE_CDN_BASE_URL or the public base.
   std::string cdn_base() const;
 

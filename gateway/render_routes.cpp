@@ -150,46 +150,62 @@ bool gateway::impl::rendered_once(const std::string& token) {
   return known;
 }
 
+void gateway::impl::answer_render(const call_ptr& c, const render_result& r) {
+  auto age_s = (deps.clock->now_ms() - r.rendered_at) / 1000;
+  json_writer w;
+  w.begin_object()
+    .key("image_url").value(cdn_base() + "/" + r.object_key)
+    .key("cache_key").value(r.cache_key)
+    .key("cache_ttl_seconds")
+    .value(std::max<int64_t>(0, deps.opts.preview_ttl_s - age_s))
+    .key("render_time_ms").value(static_cast<int64_t>(r.total_ms))
+    .key("image_size_bytes").value(r.image_size_bytes)
+    .key("cached").value(r.cached)
+    .key("timings_ms").begin_object()
+    .key("queue").value(r.queue_ms)
+    .key("prepare").value(r.prepare_ms)
+    .key("load").value(r.load_ms)
+    .key("capture").value(r.capture_ms)
+    .key("upload").value(r.upload_ms)
+    .end_object()
+    .end_object();
+  c->res.set_header("X-Render-Time-Ms", std::to_string(r.total_ms));
+  answer_json(c, 200, w.take());
+}
+
 void gateway::impl::register_render_routes() {
-  route("POST", "/render", "render", [this](request_scope& rq) {
-    auto body = json_body(rq);
+  // On the loop, not the blocking pool: a burst must reach the render
+  // pool, whose admission refuses at once what could not get a page within
+  // its wait. Queued behind the blocking pool's threads, requests waited
+  // there unbounded and unseen (a burst of 500: every one accepted, p99
+  // 35 s).
+  async_route("POST", "/render", "render", [this](const call_ptr& c) {
+    auto body = json_body(*c);
     std::vector<field_problem> problems;
     auto req = parse_render(body, problems);
     if (!problems.empty())
       fail_validation(problems);
     if (!deps.renderer)
       fail(503, "SERVICE_UNAVAILABLE", "Rendering is off on this node");
-    caf::expected<render_result> out{caf::error{}};
-    auto wait = std::chrono::milliseconds{deps.opts.render_timeout_ms * 3
-                                          + deps.opts.render_queue_wait_ms
-                                          + 5000};
-    self()
-      ->request(deps.renderer, wait, atom::render_v, std::move(req))
-      .receive([&](render_result& r) { out = std::move(r); },
-               [&](caf::error& e) { out = std::move(e); });
-    if (!out && is(out.error(), errc::pool_exhausted))
-      rq.res.set_header("Retry-After", "1"); // a page frees up within seconds
-    auto r = unwrap(std::move(out));
-    auto age_s = (deps.clock->now_ms() - r.rendered_at) / 1000;
-    json_writer w;
-    w.begin_object()
-      .key("image_url").value(cdn_base() + "/" + r.object_key)
-      .key("cache_key").value(r.cache_key)
-      .key("cache_ttl_seconds")
-      .value(std::max<int64_t>(0, deps.opts.preview_ttl_s - age_s))
-      .key("render_time_ms").value(static_cast<int64_t>(r.total_ms))
-      .key("image_size_bytes").value(r.image_size_bytes)
-      .key("cached").value(r.cached)
-      .key("timings_ms").begin_object()
-      .key("queue").value(r.queue_ms)
-      .key("prepare").value(r.prepare_ms)
-      .key("load").value(r.load_ms)
-      .key("capture").value(r.capture_ms)
-      .key("upload").value(r.upload_ms)
-      .end_object()
-      .end_object();
-    rq.res.set_header("X-Render-Time-Ms", std::to_string(r.total_ms));
-    reply_json(rq, 200, w.take());
+    // A render may wait for a page, run, and run once more after a lost
+    // browser.
+    arm_deadline(c, std::chrono::milliseconds{deps.opts.render_timeout_ms * 3
+                                              + deps.opts.render_queue_wait_ms
+                                              + 5000});
+    c->exchange->self()
+      ->request(deps.renderer, caf::infinite, atom::render_v, std::move(req))
+      .then(
+        [this, c](render_result& r) {
+          if (!c->answered)
+            guarded(c, [&] { answer_render(c, r); });
+        },
+        [this, c](caf::error& err) {
+          if (c->answered)
+            return;
+          if (is(err, errc::pool_exhausted))
+            c->res.set_header("Retry-After", "1"); // a page frees up within seconds
+          answer_error(c, err);
+        });
   });
 
   route("GET", R"(/social/([^/]+)/preview\.png)", "share_preview",

@@ -308,11 +308,16 @@ void gateway::impl::answer_refused(http_exchange& x,
 }
 
 void gateway::impl::arm_deadline(const call_ptr& c) {
+  arm_deadline(c, timeout);
+}
+
+void gateway::impl::arm_deadline(const call_ptr& c,
+                                 std::chrono::milliseconds after) {
   if (c->deadline_armed)
     return;
   c->deadline_armed = true;
   std::weak_ptr<request_scope> weak = c;
-  c->exchange->expire_after(timeout, [this, weak] {
+  c->exchange->expire_after(after, [this, weak] {
     if (auto c = weak.lock())
       answer_error(c, caf::make_error(caf::sec::request_timeout));
   });

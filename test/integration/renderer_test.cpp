@@ -483,7 +483,8 @@ BOOST_AUTO_TEST_CASE(a_hung_browser_is_detected_and_replaced) {
 BOOST_AUTO_TEST_CASE(slow_renders_time_out_and_a_full_pool_refuses_fast) {
   scoped_env env{{{"BROWSER_PAGES", "1"},
                   {"RENDER_TIMEOUT_MS", "800"},
-                  {"VANTAGE_RENDER_QUEUE_WAIT_MS", "300"}}};
+                  {"VANTAGE_RENDER_QUEUE_WAIT_MS", "300"},
+                  {"VANTAGE_HTTP_THREADS", "2"}}};
   node_fixture n;
   auto pid = stop_the_browser(n);
   auto post = [&](const std::string& title) {
@@ -502,11 +503,18 @@ BOOST_AUTO_TEST_CASE(slow_renders_time_out_and_a_full_pool_refuses_fast) {
   };
   auto slow = post(unique("Slow "));
   BOOST_REQUIRE(wait_busy(n));
-  auto waiting = post(unique("Waiting "));
-  auto [wait_status, wait_ms, retry_after] = waiting.get();
-  BOOST_TEST(wait_status == 503);
-  BOOST_TEST(wait_ms < 1500);
-  BOOST_TEST(retry_after == "1");
+  // More waiting requests than the front has blocking threads (2 here):
+  // every one reaches the pool and is refused within its wait; none queues
+  // behind the others.
+  std::vector<decltype(post(""))> waiting;
+  for (int i = 0; i < 12; ++i)
+    waiting.push_back(post(unique("Waiting ")));
+  for (auto& w : waiting) {
+    auto [wait_status, wait_ms, retry_after] = w.get();
+    BOOST_TEST(wait_status == 503);
+    BOOST_TEST(wait_ms < 1500);
+    BOOST_TEST(retry_after == "1");
+  }
   auto [slow_status, slow_ms, unused] = slow.get();
   BOOST_TEST(slow_status == 504);
   BOOST_TEST(slow_ms < 2500);
