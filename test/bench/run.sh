@@ -140,7 +140,9 @@ stop_node() {
 peak_rss_mib() { echo $(( $(awk '/VmHWM/ {print $2}' "/proc/$NODE_PID/status") / 1024 )); }
 
 metric() { # NAME: the first sample of NAME on the node's /metrics
-  curl -fs "$URL/metrics" | awk -v n="$1" '$1 == n { print $2; exit }'
+  # awk reads to the end: exiting at the match would close the pipe under
+  # curl (write error 23, which pipefail makes fatal) on a long /metrics.
+  curl -fs "$URL/metrics" | awk -v n="$1" '$1 == n && !found { print $2; found = 1 }'
 }
 metric_total() { # NAME: the sum of NAME's samples over all its labels
   curl -fs "$URL/metrics" | awk -v n="$1" '$1 == n || index($1, n "{") == 1 { t += $2 } END { printf "%d", t }'
