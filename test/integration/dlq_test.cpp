@@ -50,10 +50,6 @@ int64_t outbox_rows(const std::string& token, const std::string& type) {
     .i64(0, 0);
 }
 
-std::string bootstrap() {
-  return node_options::from_env().resolve_kafka_bootstrap();
-}
-
 /// Every record of `topic` from `from` on (all partitions, read for 3 s so
 /// that none is missed or counted twice) whose decoded value mentions
 /// `needle`.
@@ -65,7 +61,7 @@ std::vector<decoded_record> read_matching(const std::string& topic,
     return d.json.find(needle) != std::string::npos;
   };
   q.from = std::move(from);
-  return read_topic(bootstrap(), topic, "wishlist_social_event", q);
+  return read_topic(current_bootstrap(), topic, "wishlist_social_event", q);
 }
 
 } // namespace
@@ -73,8 +69,8 @@ std::vector<decoded_record> read_matching(const std::string& topic,
 BOOST_TEST_GLOBAL_FIXTURE(module_fixture);
 
 BOOST_AUTO_TEST_CASE(an_event_too_large_for_kafka_goes_to_the_dlq) {
-  auto dlq_from = topic_end(bootstrap(), "wishlist.social.events.dlq");
-  auto main_from = topic_end(bootstrap(), "wishlist.social.events");
+  auto dlq_from = topic_end(current_bootstrap(), "wishlist.social.events.dlq");
+  auto main_from = topic_end(current_bootstrap(), "wishlist.social.events");
   auto user = unique("usr_dlq");
   auto token = token_for(user, "Dee");
   auto wl = N().call("POST", "/api/v2/wishlists", R"({"title":"Big"})", token);

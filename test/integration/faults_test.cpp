@@ -47,10 +47,6 @@ std::chrono::milliseconds timed(F f) {
     std::chrono::steady_clock::now() - t0);
 }
 
-std::string current_bootstrap() {
-  return node_options::from_env().resolve_kafka_bootstrap();
-}
-
 /// What arrived on wishlist.events for one key.
 struct key_events {
   /// wishlist_item_id of each item event, in arrival order.

@@ -44,10 +44,6 @@ std::string wishlist_with_an_item(node_fixture& n) {
   return wl_id;
 }
 
-std::string bootstrap() {
-  return node_options::from_env().resolve_kafka_bootstrap();
-}
-
 /// Records of wishlist.events keyed `key` from `from` on (all partitions,
 /// read for 3 s so that a duplicate would be counted).
 size_t published_with_key(const std::string& key,
@@ -57,7 +53,7 @@ size_t published_with_key(const std::string& key,
     return d.record.key == key && !d.record.header("event_id").empty();
   };
   q.from = std::move(from);
-  return read_topic(bootstrap(), "wishlist.events", "wishlist_event", q).size();
+  return read_topic(current_bootstrap(), "wishlist.events", "wishlist_event", q).size();
 }
 
 } // namespace
@@ -65,7 +61,7 @@ size_t published_with_key(const std::string& key,
 BOOST_AUTO_TEST_CASE(published_events_leave_the_outbox_in_their_round) {
   ::unsetenv("VANTAGE_OUTBOX_RETENTION_S");
   node_fixture n;
-  auto from = topic_end(bootstrap(), "wishlist.events");
+  auto from = topic_end(current_bootstrap(), "wishlist.events");
   auto wl_id = wishlist_with_an_item(n);
   // The rows existed (the writes answered 201 after committing them), and
   // are gone once published, without waiting for a purge.
@@ -78,7 +74,7 @@ BOOST_AUTO_TEST_CASE(published_events_leave_the_outbox_in_their_round) {
 BOOST_AUTO_TEST_CASE(published_events_are_deleted_after_the_retention_time) {
   ::setenv("VANTAGE_OUTBOX_RETENTION_S", "2", 1);
   node_fixture n;
-  auto from = topic_end(bootstrap(), "wishlist.events");
+  auto from = topic_end(current_bootstrap(), "wishlist.events");
   auto wl_id = wishlist_with_an_item(n);
   // Published, and still there to be inspected.
   BOOST_TEST(eventually(

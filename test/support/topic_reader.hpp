@@ -11,6 +11,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "adapters/avro.hpp"
+#include "adapters/config.hpp"
 #include "adapters/kafka.hpp"
 #include "test/support/eventually.hpp"
 
@@ -35,6 +36,12 @@ struct topic_query {
   /// partitions not in it are read from the beginning.
   std::map<int32_t, int64_t> from;
 };
+
+/// The embedded cluster's bootstrap as the test services publish it now
+/// (it changes when the cluster restarts).
+inline std::string current_bootstrap() {
+  return node_options::from_env().resolve_kafka_bootstrap();
+}
 
 /// The current end (high watermark) of each partition of `topic`, empty
 /// while it does not exist. A test that takes it before it acts reads only
