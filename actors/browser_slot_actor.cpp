@@ -250,7 +250,6 @@ void replace_serving(slot_actor* self) {
   if (st.successor != 0) {
     st.serving = st.successor;
     st.successor = 0;
-    publish_status(st);
     pump(self);
     return;
   }
@@ -365,16 +364,12 @@ void close_other_pages(slot_actor* self, uint64_t generation) {
 void page_ready(slot_actor* self, uint64_t generation) {
   auto& st = self->state;
   auto* b = find_browser(st, generation);
-  if (b == nullptr || !all_pages_ready(*b)) {
-    publish_status(st);
-    pump(self);
-    return;
+  if (b != nullptr && all_pages_ready(*b)) {
+    close_other_pages(self, generation);
+    if (generation == st.successor)
+      promote_successor(self);
   }
-  close_other_pages(self, generation);
-  if (generation == st.successor)
-    promote_successor(self);
-  publish_status(st);
-  pump(self);
+  pump(self); // publishes the status
 }
 
 /// The first capture of a page costs about a second (raster and encoder
