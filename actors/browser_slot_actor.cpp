@@ -118,6 +118,9 @@ struct slot_state {
   uint64_t successor = 0;
   /// After a successor failed to start, the next try waits until then.
   steady::time_point successor_not_before;
+  /// This slot's turn to recycle (opts.recycle_turns), held from the
+  /// successor's start until the slot runs one browser again.
+  recycle_gate::turn recycle_turn;
   std::deque<slot_job> waiting;
   std::unordered_map<uint64_t, slot_job> running;
   uint64_t next_job = 1;
@@ -144,9 +147,14 @@ std::string slot_fields(const slot_state& st, uint64_t generation) {
 
 /// Ends a browser off the scheduler's threads: the kill, the reap and the
 /// reader's join take a few milliseconds that no actor should wait for.
-void retire(std::unique_ptr<chromium_process> browser) {
+/// A recycle turn given along is held until the process is reaped, so the
+/// next slot's recycle starts only once this browser is gone.
+void retire(std::unique_ptr<chromium_process> browser,
+            recycle_gate::turn turn = nullptr) {
   if (browser)
-    std::thread{[b = std::move(browser)]() mutable { b.reset(); }}.detach();
+    std::thread{[b = std::move(browser), t = std::move(turn)]() mutable {
+      b.reset();
+    }}.detach();
 }
 
 void call(slot_actor* self, uint64_t generation, const std::string& session,
@@ -217,17 +225,26 @@ uint64_t launch(slot_actor* self) {
   return gen;
 }
 
+/// Gives the recycle turn back once the recycle is over: no successor, and
+/// the replaced browser (or a successor that failed) has ended. The turn
+/// ends when the last browser retired during it is reaped (`retire`).
+void end_recycle_turn_when_done(slot_state& st) {
+  if (st.recycle_turn && st.successor == 0 && st.browsers.size() <= 1)
+    st.recycle_turn.reset();
+}
+
 void end_browser(slot_actor* self, uint64_t generation) {
   auto& st = self->state;
   auto it = st.browsers.find(generation);
   if (it == st.browsers.end())
     return;
-  retire(std::move(it->second.process));
+  retire(std::move(it->second.process), st.recycle_turn);
   st.browsers.erase(it);
   if (st.serving == generation)
     st.serving = 0;
   if (st.successor == generation)
     st.successor = 0;
+  end_recycle_turn_when_done(st);
   publish_status(st);
 }
 
@@ -250,6 +267,7 @@ void replace_serving(slot_actor* self) {
   if (st.successor != 0) {
     st.serving = st.successor;
     st.successor = 0;
+    end_recycle_turn_when_done(st);
     pump(self);
     return;
   }
@@ -276,6 +294,7 @@ void promote_successor(slot_actor* self) {
   st.serving = st.successor;
   st.successor = 0;
   end_if_retired_and_idle(self, old);
+  end_recycle_turn_when_done(st);
 }
 
 /// Fails every render on the browser and ends it; if it was serving, the
@@ -552,8 +571,9 @@ void run_job(slot_actor* self, slot_job job, size_t page_index) {
 }
 
 /// A serving browser past its render count gets a successor, unless one is
-/// starting, the one replaced before still has renders, or the last start
-/// failed moments ago; meanwhile it keeps rendering.
+/// starting, the one replaced before still has renders, the last start
+/// failed moments ago, or another slot of the pool is recycling; meanwhile
+/// it keeps rendering.
 void start_successor_when_due(slot_actor* self) {
   auto& st = self->state;
   auto* b = find_browser(st, st.serving);
@@ -561,12 +581,19 @@ void start_successor_when_due(slot_actor* self) {
       || b->renders < st.opts.recycle_after || st.successor != 0
       || st.browsers.size() > 1 || steady::now() < st.successor_not_before)
     return;
+  if (st.opts.recycle_turns && !st.recycle_turn) {
+    st.recycle_turn = st.opts.recycle_turns->try_take();
+    if (!st.recycle_turn)
+      return;
+  }
   log_event(log_level::info, "browser_slot", "recycling browser",
             slot_fields(st, st.serving) + ",\"renders\":"
               + std::to_string(b->renders));
   st.successor = launch(self);
-  if (st.successor == 0)
+  if (st.successor == 0) {
     st.successor_not_before = steady::now() + st.opts.start_timeout;
+    end_recycle_turn_when_done(st);
+  }
 }
 
 void pump(slot_actor* self) {

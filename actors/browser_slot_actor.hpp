@@ -48,6 +48,28 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vantage::page_output)
 
 namespace vantage {
 
+/// Lets the slots of one pool recycle one at a time. Under even load every
+/// slot reaches its render count at about the same moment, and a recycle
+/// runs two browsers in its slot for seconds (the successor warming up, then
+/// the replaced one finishing its renders): without turns a pool of N would
+/// briefly run 2N browsers, and their starts would compete for the cores.
+class recycle_gate : public std::enable_shared_from_this<recycle_gate> {
+public:
+  /// A slot's turn; the next slot may take one once it is released.
+  using turn = std::shared_ptr<void>;
+  /// A turn, or null while another slot holds it.
+  turn try_take() {
+    bool expected = false;
+    if (!taken_.compare_exchange_strong(expected, true))
+      return nullptr;
+    return turn{static_cast<void*>(this),
+                [self = shared_from_this()](void*) { self->taken_ = false; }};
+  }
+
+private:
+  std::atomic<bool> taken_{false};
+};
+
 struct browser_slot_options {
   chromium_options chromium;
   /// Warm pages per browser (BROWSER_PAGES, default 2).
@@ -65,6 +87,8 @@ struct browser_slot_options {
   std::string warm_up_html = "<!DOCTYPE html><html><body></body></html>";
   /// Longest a browser start (process + pages) may take.
   std::chrono::milliseconds start_timeout{15000};
+  /// Shared by the slots of a pool (set by the pool); none: recycle freely.
+  std::shared_ptr<recycle_gate> recycle_turns;
 };
 
 /// Live figures of one slot, read by /metrics and /healthz without a

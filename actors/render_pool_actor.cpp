@@ -206,6 +206,7 @@ caf::actor spawn_render_pool(caf::actor_system& sys, render_pool_options opts,
                              std::shared_ptr<render_pool_status> status) {
   // Filled before the actor runs: readers (metrics) see it complete.
   status->pages_per_browser = std::max(1, opts.slot.pages);
+  opts.slot.recycle_turns = std::make_shared<recycle_gate>();
   for (int i = 0; i < opts.browsers; ++i)
     status->slots.push_back(std::make_shared<slot_status>());
   return sys.spawn(render_pool, std::move(opts), std::move(status));

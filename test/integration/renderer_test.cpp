@@ -137,6 +137,48 @@ pid_t stop_the_browser(node_fixture& n) {
   return pids[0];
 }
 
+/// Clients posting distinct renders back to back, from construction until
+/// `stop()` (or `limit`).
+class render_load {
+public:
+  render_load(node_fixture& n, int clients, std::string base,
+              std::chrono::seconds limit) {
+    for (int c = 0; c < clients; ++c)
+      clients_.push_back(std::async(std::launch::async, [this, &n, base, c, limit] {
+        httplib::Client cli{n.node->base_url()};
+        cli.set_read_timeout(30, 0);
+        int sent = 0;
+        int ok = 0;
+        auto until = std::chrono::steady_clock::now() + limit;
+        while (!enough_ && std::chrono::steady_clock::now() < until) {
+          auto title = base + " " + std::to_string(c) + "." + std::to_string(sent++);
+          auto res = cli.Post("/render", render_body(title), "application/json");
+          ok += res && res->status == 200;
+        }
+        return std::make_pair(sent, ok);
+      }));
+  }
+  ~render_load() {
+    stop();
+  }
+  /// Ends the load; renders sent and renders answered 200, over all clients.
+  std::pair<int, int> stop() {
+    enough_ = true;
+    for (auto& f : clients_)
+      if (f.valid()) {
+        auto [s, o] = f.get();
+        totals_.first += s;
+        totals_.second += o;
+      }
+    return totals_;
+  }
+
+private:
+  std::atomic<bool> enough_{false};
+  std::vector<std::future<std::pair<int, int>>> clients_;
+  std::pair<int, int> totals_{0, 0};
+};
+
 /// Until a render occupies a page.
 bool wait_busy(node_fixture& n) {
   return eventually(
@@ -537,35 +579,12 @@ BOOST_AUTO_TEST_CASE(browsers_are_recycled_without_a_gap_in_capacity) {
   BOOST_REQUIRE(wait_for_pages(n, 2));
   auto first = browser_pids();
   BOOST_REQUIRE_EQUAL(first.size(), 1u);
-  std::atomic<bool> enough{false};
-  std::vector<std::future<std::pair<int, int>>> clients;
-  auto base = unique("Recycle ");
-  for (int c = 0; c < 4; ++c)
-    clients.push_back(std::async(std::launch::async, [&n, &enough, base, c] {
-      httplib::Client cli{n.node->base_url()};
-      cli.set_read_timeout(30, 0);
-      int sent = 0;
-      int ok = 0;
-      auto until = std::chrono::steady_clock::now() + 90s;
-      while (!enough && std::chrono::steady_clock::now() < until) {
-        auto title = base + " " + std::to_string(c) + "." + std::to_string(sent++);
-        auto res = cli.Post("/render", render_body(title), "application/json");
-        ok += res && res->status == 200;
-      }
-      return std::make_pair(sent, ok);
-    }));
+  render_load load{n, 4, unique("Recycle "), 90s};
   // Until two browsers have replaced the first (the load runs meanwhile).
   bool recycled = eventually(
     [&] { return n.metric_sum("og_renderer_browser_restarts_total") >= 2; },
     90s);
-  enough = true;
-  int sent = 0;
-  int ok = 0;
-  for (auto& f : clients) {
-    auto [s, o] = f.get();
-    sent += s;
-    ok += o;
-  }
+  auto [sent, ok] = load.stop();
   BOOST_TEST(recycled);
   BOOST_TEST(sent > 0);
   BOOST_TEST(ok == sent);
@@ -577,6 +596,33 @@ BOOST_AUTO_TEST_CASE(browsers_are_recycled_without_a_gap_in_capacity) {
       return now.size() == 1 && now != first;
     },
     20s));
+}
+
+BOOST_AUTO_TEST_CASE(the_slots_of_a_pool_recycle_one_at_a_time) {
+  // Three browsers under even load reach their render count at about the
+  // same moment; each recycle runs two browsers in its slot for seconds.
+  // One recycle at a time keeps the pool at most one browser over its size.
+  scoped_env env{{{"BROWSER_POOL_SIZE", "3"},
+                  {"BROWSER_RECYCLE_AFTER", "4"},
+                  {"BROWSER_PAGES", "1"},
+                  {"VANTAGE_RENDER_QUEUE_WAIT_MS", "10000"}}};
+  node_fixture n;
+  BOOST_REQUIRE(wait_for_pages(n, 3));
+  BOOST_REQUIRE_EQUAL(browser_pids().size(), 3u);
+  render_load load{n, 6, unique("Stagger "), 120s};
+  // Until six recycles (first starts do not count), watching how many
+  // browsers are alive meanwhile.
+  size_t most = 0;
+  bool recycled = eventually(
+    [&] {
+      most = std::max(most, browser_pids().size());
+      return n.metric_sum("og_renderer_browser_restarts_total") >= 6;
+    },
+    120s);
+  auto [sent, ok] = load.stop();
+  BOOST_TEST(recycled);
+  BOOST_TEST(most <= 4u);
+  BOOST_TEST(ok == sent);
 }
 
 BOOST_AUTO_TEST_CASE(a_successor_that_dies_warming_up_leaves_the_old_browser_serving) {
