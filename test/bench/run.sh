@@ -165,14 +165,27 @@ render_row() { # LABEL RESULT-LINE SEED
     "${f[reject_p50]}" "${f[reject_p99]}" \
     "queue ${f[queue_p50]}, prepare ${f[prepare_p50]}, load ${f[load_p50]}, capture+encode ${f[capture_p50]}, upload ${f[upload_p50]}" "$seed")")
 }
+live_browsers() { # browser processes of the node that have not exited
+  ps -o stat=,comm= --ppid "$NODE_PID" | awk '$1 !~ /^Z/ && $2 ~ /chrom/' | wc -l
+}
 recycling_row() { # BROWSERS PAGES RECYCLE-AFTER CLIENTS: a load run while browsers recycle
-  local secs=$((RSECS / 2)) out restarts
+  local secs=$((RSECS / 2)) out restarts sampler
   echo "==> bench: renders under load, $1 x $2 pages recycled every $3"
   start_node BROWSER_POOL_SIZE="$1" BROWSER_PAGES="$2" BROWSER_RECYCLE_AFTER="$3"
   wait_pages $(($1 * $2))
+  # The most browsers alive at once, sampled every 100 ms during the load.
+  echo 0 >"$WORK/most_browsers"
+  ( most=0
+    while :; do
+      n=$(live_browsers)
+      (( n > most )) && { most=$n; echo "$most" >"$WORK/most_browsers"; }
+      sleep 0.1
+    done ) &
+  sampler=$!
   out=$("$RB" "$URL" load --concurrency "$4" --seconds "$secs"); echo "$out"
+  kill "$sampler"; wait "$sampler" 2>/dev/null || true
   restarts=$(metric_total og_renderer_browser_restarts_total)
-  render_row "$1 browser(s) x $2 pages, $4 clients for $secs s, recycled every $3 ($restarts restarts)" \
+  render_row "$1 browser(s) x $2 pages, $4 clients for $secs s, recycled every $3 ($restarts restarts, at most $(cat "$WORK/most_browsers") browsers alive)" \
     "$(grep '^RESULT' <<<"$out")" "p50 512 / p99 4,210 ms, 1.8% errors"
   stop_node
 }
