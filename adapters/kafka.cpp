@@ -564,4 +564,95 @@ kafka_consumer::create(const std::string& bootstrap, const std::string& group_id
   return c;
 }
 
+namespace {
+
+/// The ends of one topic's partitions, retrying until `give_up`.
+topic_ends ends_of(rd_kafka_t* rk, const std::string& topic,
+                   clock_type::time_point give_up) {
+  topic_ends out;
+  auto retry = [&](rd_kafka_resp_err_t rc) {
+    if (clock_type::now() >= give_up) {
+      out.error = rd_kafka_err2str(rc);
+      return false;
+    }
+    ::usleep(200'000);
+    return true;
+  };
+  for (;;) {
+    const rd_kafka_metadata_t* md = nullptr;
+    auto* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
+    auto rc = rd_kafka_metadata(rk, 0, rkt, &md, 5000);
+    rd_kafka_topic_destroy(rkt);
+    if (rc == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1)
+      rc = md->topics[0].err;
+    else if (rc == RD_KAFKA_RESP_ERR_NO_ERROR)
+      rc = RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+    std::vector<int32_t> ids;
+    if (rc == RD_KAFKA_RESP_ERR_NO_ERROR)
+      for (int i = 0; i < md->topics[0].partition_cnt; ++i)
+        ids.push_back(md->topics[0].partitions[i].id);
+    if (md != nullptr)
+      rd_kafka_metadata_destroy(md);
+    if (rc == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
+        || rc == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC)
+      return out;
+    if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (!retry(rc))
+        return out;
+      continue;
+    }
+    for (auto id : ids) {
+      int64_t lo = 0;
+      int64_t hi = 0;
+      auto w = rd_kafka_query_watermark_offsets(rk, topic.c_str(), id, &lo,
+                                                &hi, 5000);
+      while (w != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (!retry(w)) {
+          out.partitions.clear();
+          return out;
+        }
+        w = rd_kafka_query_watermark_offsets(rk, topic.c_str(), id, &lo, &hi,
+                                             2000);
+      }
+      out.partitions[id] = hi;
+    }
+    return out;
+  }
+}
+
+} // namespace
+
+std::map<std::string, topic_ends>
+query_topic_ends(const std::string& bootstrap,
+                 const std::vector<std::string>& topics,
+                 std::chrono::milliseconds retry_for) {
+  std::map<std::string, topic_ends> out;
+  auto fail_all = [&](const std::string& why) {
+    for (auto& t : topics)
+      out[t].error = why;
+    return out;
+  };
+  char errstr[512];
+  auto* conf = rd_kafka_conf_new();
+  if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), errstr,
+                        sizeof errstr)
+        != RD_KAFKA_CONF_OK
+      || rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr)
+           != RD_KAFKA_CONF_OK) {
+    rd_kafka_conf_destroy(conf);
+    return fail_all(errstr);
+  }
+  // On success rd_kafka_new owns conf; on failure it stays ours.
+  auto* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+  if (rk == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    return fail_all(errstr);
+  }
+  auto give_up = clock_type::now() + retry_for;
+  for (auto& t : topics)
+    out[t] = ends_of(rk, t, give_up);
+  rd_kafka_destroy(rk);
+  return out;
+}
+
 } // namespace vantage

@@ -115,4 +115,24 @@ public:
   virtual bool commit(std::string& err) = 0;
 };
 
+/// The end (high watermark) of each partition of a topic, as one query
+/// found it.
+struct topic_ends {
+  /// Partition -> the offset the next record will get; empty when the
+  /// topic does not exist.
+  std::map<int32_t, int64_t> partitions;
+  /// Why the ends are not known; then `partitions` is empty.
+  std::string error;
+};
+
+/// The ends of every partition (as the cluster's metadata lists them) of
+/// each of `topics`, through one client. An observer that takes them before
+/// it acts reads only what came after (`create_at_offsets`), however much
+/// earlier runs left in the topic. Errors other than an unknown topic are
+/// retried for `retry_for` (brokers coming back up).
+std::map<std::string, topic_ends>
+query_topic_ends(const std::string& bootstrap,
+                 const std::vector<std::string>& topics,
+                 std::chrono::milliseconds retry_for);
+
 } // namespace vantage

@@ -32,7 +32,6 @@
 #include <unistd.h>
 
 #include <httplib.h>
-#include <librdkafka/rdkafka.h>
 #include <simdjson.h>
 
 #include "adapters/json.hpp"
@@ -562,51 +561,19 @@ struct scenario_run {
   void record_high_water(const std::set<std::string>& topics) {
     if (topics.empty() || target.kafka_bootstrap.empty())
       return;
-    char errstr[512];
-    auto* conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", target.kafka_bootstrap.c_str(),
-                          errstr, sizeof errstr)
-        != RD_KAFKA_CONF_OK) {
-      rd_kafka_conf_destroy(conf);
-      for (auto& t : topics)
-        high_water_error[t] = errstr;
-      return;
-    }
-    rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr);
-    auto* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-    if (!rk) {
-      for (auto& t : topics)
-        high_water_error[t] = errstr;
-      return;
-    }
+    std::vector<std::string> known;
+    for (auto& t : topics)
+      if (find_topic(t))
+        known.push_back(t);
     // Brokers may be coming back from a `kafka_up` of the previous
-    // scenario: retry transient errors for a few seconds.
-    auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    for (auto& t : topics) {
-      auto* spec = find_topic(t);
-      if (!spec)
-        continue;
-      for (int32_t p = 0; p < spec->partitions; ++p) {
-        int64_t lo = 0, hi = 0;
-        auto rc = rd_kafka_query_watermark_offsets(rk, t.c_str(), p, &lo, &hi, 5000);
-        while (rc != RD_KAFKA_RESP_ERR_NO_ERROR
-               && rc != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
-               && std::chrono::steady_clock::now() < give_up) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(200));
-          rc = rd_kafka_query_watermark_offsets(rk, t.c_str(), p, &lo, &hi, 2000);
-        }
-        if (rc == RD_KAFKA_RESP_ERR_NO_ERROR) {
-          high_water[t][p] = hi;
-        } else if (rc == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
-          high_water[t][p] = 0;
-        } else {
-          high_water_error[t] = rd_kafka_err2str(rc);
-          high_water.erase(t);
-          break;
-        }
-      }
+    // scenario: transient errors are retried for a few seconds.
+    for (auto& [t, ends] :
+         query_topic_ends(target.kafka_bootstrap, known, std::chrono::seconds(5))) {
+      if (ends.error.empty())
+        high_water[t] = std::move(ends.partitions);
+      else
+        high_water_error[t] = ends.error;
     }
-    rd_kafka_destroy(rk);
   }
 
   // --- steps ----------------------------------------------------------------

@@ -6,7 +6,6 @@
 #include <string>
 #include <vector>
 
-#include <librdkafka/rdkafka.h>
 
 #include <boost/test/unit_test.hpp>
 
@@ -49,35 +48,10 @@ inline std::string current_bootstrap() {
 /// records) left in the cluster.
 inline std::map<int32_t, int64_t> topic_end(const std::string& bootstrap,
                                             const std::string& topic) {
-  char errstr[512];
-  auto* conf = rd_kafka_conf_new();
-  BOOST_REQUIRE(rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(),
-                                  errstr, sizeof errstr)
-                == RD_KAFKA_CONF_OK);
-  auto* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-  BOOST_REQUIRE_MESSAGE(rk != nullptr, errstr);
-  std::map<int32_t, int64_t> ends;
-  auto* handle = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
-  const rd_kafka_metadata_t* md = nullptr;
-  auto rc = rd_kafka_metadata(rk, 0, handle, &md, 5000);
-  if (rc == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1
-      && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    for (int i = 0; i < md->topics[0].partition_cnt; ++i) {
-      auto p = md->topics[0].partitions[i].id;
-      int64_t lo = 0;
-      int64_t hi = 0;
-      auto w = rd_kafka_query_watermark_offsets(rk, topic.c_str(), p, &lo, &hi,
-                                                5000);
-      BOOST_REQUIRE_MESSAGE(w == RD_KAFKA_RESP_ERR_NO_ERROR,
-                            topic << " [" << p << "]: " << rd_kafka_err2str(w));
-      ends[p] = hi;
-    }
-  }
-  if (md != nullptr)
-    rd_kafka_metadata_destroy(md);
-  rd_kafka_topic_destroy(handle);
-  rd_kafka_destroy(rk);
-  return ends;
+  auto ends = query_topic_ends(bootstrap, {topic}, std::chrono::seconds(0));
+  BOOST_REQUIRE_MESSAGE(ends[topic].error.empty(),
+                        topic << ": " << ends[topic].error);
+  return ends[topic].partitions;
 }
 
 /// Reads `topic` from `q.from` (else the beginning of every partition), as
