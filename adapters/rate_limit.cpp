@@ -160,6 +160,8 @@ struct rl_connection {
   std::string sha[script_count];
   /// No connect attempt before this (steady ms): the back-off.
   int64_t connect_not_before_ms = 0;
+  /// Back-offs since the last good connect; each doubles the pause.
+  int failures_in_row = 0;
 
   rl_connection() = default;
   rl_connection(const rl_connection&) = delete;
@@ -224,7 +226,13 @@ struct rate_limiter_state {
                                    = nullptr);
   void back_off(rl_connection& c) {
     c.close();
-    c.connect_not_before_ms = steady_ms() + opts.reconnect_backoff_ms;
+    int64_t pause = std::max(opts.reconnect_backoff_ms, 0);
+    for (int i = 0; i < c.failures_in_row && pause < opts.reconnect_backoff_max_ms; ++i)
+      pause *= 2;
+    pause = std::min<int64_t>(pause, std::max(opts.reconnect_backoff_max_ms,
+                                              opts.reconnect_backoff_ms));
+    c.connect_not_before_ms = steady_ms() + pause;
+    c.failures_in_row = std::min(c.failures_in_row + 1, 30);
   }
   void note_failure(const std::string& err);
   void note_success() {
@@ -438,6 +446,8 @@ reply_ptr rate_limiter_state::eval(rl_connection& c, int script,
       reconnected = true;
       continue;
     }
+    // Redis answered a check: the next failure pauses the shortest time.
+    c.failures_in_row = 0;
     if (is_error(r.get(), "NOSCRIPT") && !reloaded) {
       reloaded = true;
       reloads.fetch_add(1, std::memory_order_relaxed);
@@ -515,6 +525,7 @@ rate_limiter_state::eval_many(rl_connection& c, int script,
       break;
     }
     reply_ptr r{static_cast<redisReply*>(raw)};
+    c.failures_in_row = 0;
     if (is_error(r.get(), "NOSCRIPT"))
       one_by_one.push_back(i);
     else if (r->type == REDIS_REPLY_ERROR)

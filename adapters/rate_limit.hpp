@@ -88,8 +88,12 @@ struct rate_limiter_options {
   int timeout_ms = 250;
   /// After a failed connect (or a failed command), a thread answers degraded
   /// without touching the network for this long, so a down Redis is not
-  /// hammered with connects by every request of every worker.
+  /// hammered with connects by every request of every worker. Each further
+  /// failure in a row doubles the pause, up to `reconnect_backoff_max_ms`:
+  /// against a hung Redis each attempt costs a whole timeout on the calling
+  /// thread (an HTTP loop), so a long hang must cost few of them.
   int reconnect_backoff_ms = 250;
+  int reconnect_backoff_max_ms = 4'000;
   /// Warn about failing open at most once per this interval.
   int log_interval_ms = 10'000;
   /// Every key starts with this ("rl:" -> "rl:share_create:<user_id>").

@@ -185,6 +185,10 @@ public:
     BOOST_REQUIRE(eventually([&] { return answers(); }, 10s));
   }
 
+  /// SIGSTOP: the kernel still accepts connections, nothing answers.
+  void freeze() { ::kill(pid_, SIGSTOP); }
+  void thaw() { ::kill(pid_, SIGCONT); }
+
   void stop() {
     if (pid_ <= 0)
       return;
@@ -601,6 +605,47 @@ BOOST_AUTO_TEST_CASE(reconnects_by_itself_after_redis_returns) {
   BOOST_TEST(d.allowed);
   BOOST_TEST(!d.degraded);
   BOOST_TEST(d.remaining == 19);
+}
+
+BOOST_AUTO_TEST_CASE(a_hung_redis_costs_fewer_timeouts_the_longer_it_hangs) {
+  // A hung Redis (it accepts connections and answers nothing) costs a
+  // caller a whole timeout per connect attempt, and on an HTTP loop every
+  // request of the loop waits that long. The pause between attempts grows
+  // while they keep failing, so a long hang costs a few timeouts, not one
+  // every pause.
+  if (!private_redis::available()) {
+    BOOST_TEST_MESSAGE("redis-server not on PATH: skipped");
+    return;
+  }
+  private_redis server;
+  opts.redis_url = server.url();
+  opts.timeout_ms = 100;
+  opts.reconnect_backoff_ms = 100;
+  opts.reconnect_backoff_max_ms = 1600;
+  rate_limiter rl{opts};
+  BOOST_TEST_REQUIRE(!rl.check_share_lookup("192.0.2.7", t0).degraded);
+  server.freeze();
+  auto start = std::chrono::steady_clock::now();
+  auto blocked = std::chrono::steady_clock::duration::zero();
+  int calls = 0;
+  int degraded = 0;
+  while (std::chrono::steady_clock::now() - start < 4s) {
+    auto t = std::chrono::steady_clock::now();
+    degraded += rl.check_share_lookup("192.0.2.7", t0).degraded ? 1 : 0;
+    blocked += std::chrono::steady_clock::now() - t;
+    ++calls;
+    std::this_thread::sleep_for(5ms);
+  }
+  server.thaw();
+  BOOST_TEST(degraded == calls);
+  // Pauses of 100, 200, 400, 800, 1600 ms: five or six attempts in 4 s
+  // (the first on the open connection), against ~20 at a fixed 100 ms.
+  BOOST_TEST(rl.connect_attempts_total() <= 7u);
+  BOOST_TEST(std::chrono::duration_cast<std::chrono::milliseconds>(blocked).count()
+             < 1000);
+  // Answering again, the limiter comes back within the longest pause.
+  BOOST_TEST(eventually(
+      [&] { return !rl.check_share_lookup("192.0.2.8", t0).degraded; }, 5s));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
