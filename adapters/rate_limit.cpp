@@ -160,7 +160,7 @@ struct rl_connection {
   std::string sha[script_count];
   /// No connect attempt before this (steady ms): the back-off.
   int64_t connect_not_before_ms = 0;
-  /// Back-offs since the last good connect; each doubles the pause.
+  /// Back-offs since Redis last answered a check; each doubles the pause.
   int failures_in_row = 0;
 
   rl_connection() = default;
