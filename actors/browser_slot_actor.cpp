@@ -293,8 +293,9 @@ void promote_successor(slot_actor* self) {
               + std::to_string(b != nullptr ? b->renders : 0));
   st.serving = st.successor;
   st.successor = 0;
+  // The turn ends with the old browser (end_browser), now or after its
+  // last render.
   end_if_retired_and_idle(self, old);
-  end_recycle_turn_when_done(st);
 }
 
 /// Fails every render on the browser and ends it; if it was serving, the
