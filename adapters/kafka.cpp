@@ -55,6 +55,27 @@ bool apply(rd_kafka_conf_t* conf, const kafka_properties& props,
   return true;
 }
 
+/// The partition ids the cluster's metadata lists for `topic`; otherwise
+/// the error of the request or of the topic (__UNKNOWN_TOPIC when the
+/// answer does not name it).
+rd_kafka_resp_err_t topic_partitions(rd_kafka_t* rk, const std::string& topic,
+                                     std::vector<int32_t>& ids) {
+  ids.clear();
+  const rd_kafka_metadata_t* md = nullptr;
+  auto* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
+  auto rc = rd_kafka_metadata(rk, 0, rkt, &md, 5000);
+  rd_kafka_topic_destroy(rkt);
+  if (rc == RD_KAFKA_RESP_ERR_NO_ERROR)
+    rc = md->topic_cnt == 1 ? md->topics[0].err
+                            : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+  if (rc == RD_KAFKA_RESP_ERR_NO_ERROR)
+    for (int i = 0; i < md->topics[0].partition_cnt; ++i)
+      ids.push_back(md->topics[0].partitions[i].id);
+  if (md != nullptr)
+    rd_kafka_metadata_destroy(md);
+  return rc;
+}
+
 /// Errors that no retry of the same record can fix.
 bool is_permanent(rd_kafka_resp_err_t err) {
   switch (err) {
@@ -424,30 +445,18 @@ public:
                         + std::to_string(seq++);
     if (!make_handle(bootstrap, group, true, extra, err))
       return false;
-    const rd_kafka_metadata_t* md = nullptr;
-    auto* rkt = rd_kafka_topic_new(rk_, topic.c_str(), nullptr);
-    auto rc = rd_kafka_metadata(rk_, 0, rkt, &md, 5000);
-    rd_kafka_topic_destroy(rkt);
-    if (rc != RD_KAFKA_RESP_ERR_NO_ERROR || md->topic_cnt != 1
-        || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      err = "metadata for " + topic + ": "
-            + rd_kafka_err2str(rc != RD_KAFKA_RESP_ERR_NO_ERROR
-                                 ? rc
-                                 : (md->topic_cnt == 1 ? md->topics[0].err
-                                                       : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
-      if (md != nullptr)
-        rd_kafka_metadata_destroy(md);
+    std::vector<int32_t> ids;
+    auto rc = topic_partitions(rk_, topic, ids);
+    if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      err = "metadata for " + topic + ": " + rd_kafka_err2str(rc);
       return false;
     }
-    auto partitions = md->topics[0].partition_cnt;
-    auto* list = rd_kafka_topic_partition_list_new(partitions);
-    for (int i = 0; i < partitions; ++i) {
-      auto id = md->topics[0].partitions[i].id;
+    auto* list = rd_kafka_topic_partition_list_new(static_cast<int>(ids.size()));
+    for (auto id : ids) {
       auto at = start_offsets.find(id);
       rd_kafka_topic_partition_list_add(list, topic.c_str(), id)->offset
         = at != start_offsets.end() ? at->second : RD_KAFKA_OFFSET_BEGINNING;
     }
-    rd_kafka_metadata_destroy(md);
     rc = rd_kafka_assign(rk_, list);
     rd_kafka_topic_partition_list_destroy(list);
     if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -578,21 +587,9 @@ topic_ends ends_of(rd_kafka_t* rk, const std::string& topic,
     ::usleep(200'000);
     return true;
   };
+  std::vector<int32_t> ids;
   for (;;) {
-    const rd_kafka_metadata_t* md = nullptr;
-    auto* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
-    auto rc = rd_kafka_metadata(rk, 0, rkt, &md, 5000);
-    rd_kafka_topic_destroy(rkt);
-    if (rc == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1)
-      rc = md->topics[0].err;
-    else if (rc == RD_KAFKA_RESP_ERR_NO_ERROR)
-      rc = RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
-    std::vector<int32_t> ids;
-    if (rc == RD_KAFKA_RESP_ERR_NO_ERROR)
-      for (int i = 0; i < md->topics[0].partition_cnt; ++i)
-        ids.push_back(md->topics[0].partitions[i].id);
-    if (md != nullptr)
-      rd_kafka_metadata_destroy(md);
+    auto rc = topic_partitions(rk, topic, ids);
     if (rc == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
         || rc == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC)
       return out;

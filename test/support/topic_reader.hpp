@@ -6,7 +6,6 @@
 #include <string>
 #include <vector>
 
-
 #include <boost/test/unit_test.hpp>
 
 #include "adapters/avro.hpp"
