@@ -1,4 +1,5 @@
 #include "gateway/http_front.hpp"
+#include "adapters/event_loop.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -484,7 +485,8 @@ private:
 
 // -- loop ------------------------------------------------------------------------
 
-class http_loop : public std::enable_shared_from_this<http_loop> {
+class http_loop : public std::enable_shared_from_this<http_loop>,
+                  public loop_io {
 public:
   http_loop(caf::actor_system& sys, const http_front_options& opts,
             const http_front::dispatch_fn& dispatch,
@@ -580,6 +582,39 @@ public:
     wake();
   }
 
+  // -- loop_io (on the loop's thread) -----------------------------------------
+
+  bool watch(int fd, bool want_write, loop_watcher* w) override {
+    epoll_event ev{};
+    ev.events = EPOLLIN | (want_write ? EPOLLOUT : 0u);
+    auto known = watched_fds_.find(fd);
+    if (known != watched_fds_.end()) {
+      ev.data.u64 = known->second;
+      watchers_[known->second].watcher = w;
+      return epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev) == 0;
+    }
+    auto id = next_id_++;
+    ev.data.u64 = id;
+    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0)
+      return false;
+    watched_fds_.emplace(fd, id);
+    watchers_.emplace(id, watched{fd, w});
+    return true;
+  }
+
+  void unwatch(int fd) override {
+    auto known = watched_fds_.find(fd);
+    if (known == watched_fds_.end())
+      return;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+    watchers_.erase(known->second);
+    watched_fds_.erase(known);
+  }
+
+  std::shared_ptr<void>& local(const void* key) override {
+    return locals_[key];
+  }
+
 private:
   struct connection {
     int fd = -1;
@@ -635,6 +670,7 @@ private:
       auto now = steady::now();
       if (now >= next_deadline_scan) {
         expire_due(now);
+        tick_watchers(now);
         next_deadline_scan = now + deadline_scan;
       }
       if (now >= next_sweep) {
@@ -645,6 +681,9 @@ private:
     for (auto& [id, c] : connections_)
       ::close(c->fd);
     connections_.clear();
+    // Loop-local clients end here, while they can still unwatch; what they
+    // had waiting dies with them.
+    locals_.clear();
     drain_inbox();
     // Exchanges hold this loop: no cycle left behind.
     ready_.clear();
@@ -704,6 +743,17 @@ private:
         expire();
       }
     write_ready();
+  }
+
+  void tick_watchers(steady::time_point now) {
+    std::vector<uint64_t> ids;
+    ids.reserve(watchers_.size());
+    for (auto& [id, w] : watchers_)
+      ids.push_back(id);
+    for (auto id : ids) // a tick may unwatch any of them
+      if (auto w = watchers_.find(id); w != watchers_.end())
+        w->second.watcher->on_tick(now);
+    run_deferred();
   }
 
   void run_deferred() {
@@ -771,8 +821,11 @@ private:
 
   void on_event(uint64_t id, uint32_t events) {
     auto* c = find(id);
-    if (c == nullptr)
+    if (c == nullptr) {
+      if (auto w = watchers_.find(id); w != watchers_.end())
+        w->second.watcher->on_ready(events);
       return;
+    }
     if ((events & EPOLLOUT) != 0) {
       if (!flush(*c))
         return;
@@ -1015,6 +1068,15 @@ private:
   std::vector<std::function<void()>> deferred_;
 
   std::unordered_map<uint64_t, std::unique_ptr<connection>> connections_;
+  /// Sockets of loop-local clients (loop_io::watch), tagged from the same
+  /// ids as connections.
+  struct watched {
+    int fd;
+    loop_watcher* watcher;
+  };
+  std::unordered_map<uint64_t, watched> watchers_;
+  std::unordered_map<int, uint64_t> watched_fds_;
+  std::unordered_map<const void*, std::shared_ptr<void>> locals_;
   uint64_t next_id_ = 2; // 0 and 1 tag the listener and the wake-up fd
 };
 
@@ -1039,6 +1101,10 @@ void http_exchange::expire_after(std::chrono::milliseconds after,
 
 loop_actor* http_exchange::self() const {
   return loop->companion();
+}
+
+loop_io& http_exchange::io() const {
+  return *loop;
 }
 
 // -- front -----------------------------------------------------------------------

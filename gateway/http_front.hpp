@@ -37,6 +37,7 @@ public:
 };
 
 class http_loop;
+class loop_io;
 
 /// One request and its answer. The front fills `req` (path decoded, query
 /// parsed into params, remote_addr set); a route fills `res` and calls
@@ -63,6 +64,11 @@ struct http_exchange : std::enable_shared_from_this<http_exchange> {
   /// continuation form send their requests from it, and their answers run
   /// on that loop's thread. Only for use on that thread.
   loop_actor* self() const;
+
+  /// The loop's socket watching and loop-local storage, for clients that
+  /// talk to other servers from the loop without blocking it (the rate
+  /// limiter's Redis pipeline). Only for use on that thread.
+  loop_io& io() const;
 
   // -- owned by the front ----------------------------------------------------
   std::shared_ptr<http_loop> loop;
