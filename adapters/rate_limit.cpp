@@ -1,7 +1,15 @@
 #include "adapters/rate_limit.hpp"
+#include "adapters/event_loop.hpp"
 #include "adapters/redis.hpp"
 
 #include <hiredis/hiredis.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/evp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <pthread.h>
 #include <signal.h>
@@ -13,6 +21,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <deque>
+#include <functional>
 #include <limits>
 #include <mutex>
 #include <random>
@@ -147,21 +157,60 @@ private:
   sigset_t old_;
 };
 
+std::string sha1_hex(std::string_view text) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(text.data(), text.size(), md, &len, EVP_sha1(), nullptr) != 1)
+    throw std::runtime_error("SHA1 unavailable");
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(len * 2);
+  for (unsigned int i = 0; i < len; ++i) {
+    hex.push_back(digits[md[i] >> 4]);
+    hex.push_back(digits[md[i] & 0xf]);
+  }
+  return hex;
+}
+
 std::atomic<uint64_t> next_limiter_id{1};
+
+constexpr const char* waiting_to_reconnect
+  = "redis unreachable (waiting to reconnect)";
 
 } // namespace
 
 namespace detail {
+
+/// When a client may try Redis again. Against a hung Redis each attempt
+/// costs a whole timeout, so each failure in a row doubles the pause, and
+/// Redis answering a check ends the run.
+struct reconnect_backoff {
+  /// No connect attempt before this (steady ms).
+  int64_t not_before_ms = 0;
+  /// Failures since Redis last answered a check.
+  int failures_in_row = 0;
+
+  bool waiting() const { return steady_ms() < not_before_ms; }
+
+  void failed(const rate_limiter_options& opts) {
+    int64_t pause = std::max(opts.reconnect_backoff_ms, 0);
+    for (int i = 0; i < failures_in_row && pause < opts.reconnect_backoff_max_ms; ++i)
+      pause *= 2;
+    pause = std::min<int64_t>(pause, std::max(opts.reconnect_backoff_max_ms,
+                                              opts.reconnect_backoff_ms));
+    not_before_ms = steady_ms() + pause;
+    failures_in_row = std::min(failures_in_row + 1, 30);
+  }
+
+  void answered() { failures_in_row = 0; }
+};
 
 /// One thread's connection to Redis.
 struct rl_connection {
   redisContext* ctx = nullptr;
   /// SHA1 of each script as SCRIPT LOAD returned it on this connection.
   std::string sha[script_count];
-  /// No connect attempt before this (steady ms): the back-off.
-  int64_t connect_not_before_ms = 0;
-  /// Back-offs since Redis last answered a check; each doubles the pause.
-  int failures_in_row = 0;
+  reconnect_backoff backoff;
 
   rl_connection() = default;
   rl_connection(const rl_connection&) = delete;
@@ -185,6 +234,9 @@ struct rate_limiter_state {
   /// gone can never be mistaken for one of a new limiter.
   uint64_t id = next_limiter_id.fetch_add(1);
   bool guard_sigpipe = true;
+  /// SHA1 (hex) of each script: what SCRIPT LOAD answers, known before it
+  /// does, so a pipeline's EVALSHA can follow its SCRIPT LOAD unanswered.
+  std::string script_sha[script_count];
   /// Makes sliding-log members unique across processes; the counter makes
   /// them unique within this one.
   std::string member_seed;
@@ -226,13 +278,7 @@ struct rate_limiter_state {
                                    = nullptr);
   void back_off(rl_connection& c) {
     c.close();
-    int64_t pause = std::max(opts.reconnect_backoff_ms, 0);
-    for (int i = 0; i < c.failures_in_row && pause < opts.reconnect_backoff_max_ms; ++i)
-      pause *= 2;
-    pause = std::min<int64_t>(pause, std::max(opts.reconnect_backoff_max_ms,
-                                              opts.reconnect_backoff_ms));
-    c.connect_not_before_ms = steady_ms() + pause;
-    c.failures_in_row = std::min(c.failures_in_row + 1, 30);
+    c.backoff.failed(opts);
   }
   void note_failure(const std::string& err);
   void note_success() {
@@ -309,8 +355,8 @@ bool integer_at(const redisReply* r, size_t i, int64_t& out) {
 namespace detail {
 
 bool rate_limiter_state::connect(rl_connection& c, std::string& err) {
-  if (steady_ms() < c.connect_not_before_ms) {
-    err = "redis unreachable (waiting to reconnect)";
+  if (c.backoff.waiting()) {
+    err = waiting_to_reconnect;
     return false;
   }
   connects.fetch_add(1, std::memory_order_relaxed);
@@ -368,7 +414,8 @@ struct script_call {
   size_t lens[8];
   int argc;
 
-  script_call(const rl_connection& c, int script, bool as_eval,
+  /// `sha`: the script's SHA1 (hex), for EVALSHA.
+  script_call(const std::string& sha, int script, bool as_eval,
               const std::string* args, size_t nargs) {
     if (as_eval) {
       argv[0] = "EVAL";
@@ -378,8 +425,8 @@ struct script_call {
     } else {
       argv[0] = "EVALSHA";
       lens[0] = 7;
-      argv[1] = c.sha[script].data();
-      lens[1] = c.sha[script].size();
+      argv[1] = sha.data();
+      lens[1] = sha.size();
     }
     argv[2] = "1";
     lens[2] = 1;
@@ -427,7 +474,7 @@ reply_ptr rate_limiter_state::eval(rl_connection& c, int script,
       }
       fresh = true;
     }
-    script_call call{c, script, reloaded, args, nargs};
+    script_call call{c.sha[script], script, reloaded, args, nargs};
     call.set_key(key);
     errno = 0;
     reply_ptr r{static_cast<redisReply*>(
@@ -447,7 +494,7 @@ reply_ptr rate_limiter_state::eval(rl_connection& c, int script,
       continue;
     }
     // Redis answered a check: the next failure pauses the shortest time.
-    c.failures_in_row = 0;
+    c.backoff.answered();
     if (is_error(r.get(), "NOSCRIPT") && !reloaded) {
       reloaded = true;
       reloads.fetch_add(1, std::memory_order_relaxed);
@@ -494,7 +541,7 @@ rate_limiter_state::eval_many(rl_connection& c, int script,
     }
     fresh = true;
   }
-  script_call call{c, script, false, args, nargs};
+  script_call call{c.sha[script], script, false, args, nargs};
   for (size_t i = 0; i < keys.size(); ++i) {
     call.set_key(keys[i]);
     if (last_args != nullptr && nargs > 0)
@@ -525,7 +572,7 @@ rate_limiter_state::eval_many(rl_connection& c, int script,
       break;
     }
     reply_ptr r{static_cast<redisReply*>(raw)};
-    c.failures_in_row = 0;
+    c.backoff.answered();
     if (is_error(r.get(), "NOSCRIPT"))
       one_by_one.push_back(i);
     else if (r->type == REDIS_REPLY_ERROR)
@@ -637,6 +684,116 @@ void set_reset(rate_decision& d, int64_t now_ms, int64_t after_ms) {
   d.retry_after_s = d.allowed ? 0 : d.reset_after_s;
 }
 
+/// One rule's checks of several subjects: the script calls to send and
+/// how their replies become decisions. The blocking calls and the loops'
+/// pipelines both run them.
+struct check_batch {
+  int script = 0;
+  std::vector<std::string> keys;
+  std::string args[4];
+  size_t nargs = 0;
+  /// The sliding log's members: call i's last argument (else empty).
+  std::vector<std::string> members;
+  /// The decisions for replies[i] (null: failed, the reason in errs[i]).
+  std::function<std::vector<rate_decision>(std::vector<reply_ptr>&,
+                                           std::vector<std::string>&)>
+    decide;
+
+  const std::vector<std::string>* last_args() const {
+    return members.empty() ? nullptr : &members;
+  }
+};
+
+std::vector<std::string> keys_of(const rate_limiter_state& st,
+                                 std::string_view rule,
+                                 const std::vector<std::string>& subjects) {
+  std::vector<std::string> keys;
+  keys.reserve(subjects.size());
+  for (auto& subject : subjects)
+    keys.push_back(make_key(st.opts.key_prefix, rule, subject));
+  return keys;
+}
+
+check_batch sliding_log_batch(rate_limiter_state& st, std::string_view rule,
+                              const std::vector<std::string>& subjects,
+                              const rate_limit_policy& p, int64_t now_ms) {
+  check_policy(p);
+  check_batch b;
+  b.script = sliding_log_script;
+  b.keys = keys_of(st, rule, subjects);
+  b.members.reserve(subjects.size());
+  // Each counted request is its own log entry, also within one pipeline.
+  for (size_t i = 0; i < subjects.size(); ++i) {
+    auto n = st.member_counter.fetch_add(1, std::memory_order_relaxed);
+    b.members.push_back(st.member_seed + "-" + std::to_string(n));
+  }
+  b.args[0] = std::to_string(now_ms);
+  b.args[1] = std::to_string(p.window_ms);
+  b.args[2] = std::to_string(p.limit);
+  b.nargs = 4; // the fourth is each call's member
+  b.decide = [&st, p, now_ms](std::vector<reply_ptr>& replies,
+                              std::vector<std::string>& errs) {
+    return decisions_of<3>(
+      st, p, now_ms, replies, errs, "sliding-log",
+      [&](rate_decision& d, const std::array<int64_t, 3>& v) {
+        auto [allowed, count, oldest] = v;
+        d.allowed = allowed == 1;
+        d.remaining = std::clamp<int64_t>(p.limit - count, 0, p.limit);
+        // Reset: the oldest counted request leaves the window. Clamped to
+        // the window in case another node's clock runs ahead of ours.
+        set_reset(d, now_ms,
+                  std::min(oldest + p.window_ms - now_ms, p.window_ms));
+      });
+  };
+  return b;
+}
+
+check_batch gcra_batch(rate_limiter_state& st, std::string_view rule,
+                       const std::vector<std::string>& subjects,
+                       const rate_limit_policy& p, int64_t now_ms) {
+  check_policy(p);
+  check_batch b;
+  b.script = gcra_script;
+  b.keys = keys_of(st, rule, subjects);
+  // Whole milliseconds keep the script's arithmetic exact; the capacity is
+  // limit * T (not the window) so a burst is exactly `limit` even when the
+  // window does not divide evenly (the sustained rate then rounds up a
+  // hair: 7 per minute becomes one per 8571 ms).
+  int64_t interval = std::max<int64_t>(p.window_ms / p.limit, 1);
+  int64_t capacity = interval * p.limit;
+  b.args[0] = std::to_string(now_ms);
+  b.args[1] = std::to_string(interval);
+  b.args[2] = std::to_string(capacity);
+  b.nargs = 3;
+  b.decide = [&st, p, now_ms, interval, capacity](
+               std::vector<reply_ptr>& replies,
+               std::vector<std::string>& errs) {
+    return decisions_of<2>(
+      st, p, now_ms, replies, errs, "GCRA",
+      [&](rate_decision& d, const std::array<int64_t, 2>& v) {
+        auto [allowed, tat] = v;
+        d.allowed = allowed == 1;
+        int64_t ahead = std::max<int64_t>(tat - now_ms, 0);
+        int64_t spare = capacity - ahead;
+        d.remaining = spare > 0 ? std::min(spare / interval, p.limit) : 0;
+        // Reset: the moment one more request fits, i.e. when `ahead` has
+        // shrunk to capacity - (remaining + 1) * T. With remaining 0 that
+        // is exactly when a rejected request would pass.
+        set_reset(d, now_ms, ahead + (d.remaining + 1) * interval - capacity);
+      });
+  };
+  return b;
+}
+
+/// `b` on the calling thread's blocking connection.
+std::vector<rate_decision> run_blocking(
+  const std::shared_ptr<rate_limiter_state>& st, check_batch b) {
+  std::vector<std::string> errs;
+  auto replies = st->eval_many(connection_for(st), b.script, b.keys, b.args,
+                               b.nargs, errs, b.last_args());
+  return b.decide(replies, errs);
+}
+
 } // namespace
 
 rate_limiter::rate_limiter(rate_limiter_options opts)
@@ -651,6 +808,8 @@ rate_limiter::rate_limiter(rate_limiter_options opts)
   st.guard_sigpipe = current.sa_handler != SIG_IGN;
   check_policy(st.opts.share_create);
   check_policy(st.opts.share_lookup);
+  for (int i = 0; i < script_count; ++i)
+    st.script_sha[i] = sha1_hex(script_source[i]);
 }
 
 rate_limiter::~rate_limiter() = default;
@@ -696,34 +855,8 @@ rate_limiter::check_sliding_log_many(std::string_view rule,
                                      const std::vector<std::string>& subjects,
                                      const rate_limit_policy& p,
                                      int64_t now_ms) {
-  check_policy(p);
-  auto& st = *state_;
-  std::vector<std::string> keys;
-  std::vector<std::string> members;
-  keys.reserve(subjects.size());
-  members.reserve(subjects.size());
-  for (auto& subject : subjects) {
-    keys.push_back(make_key(st.opts.key_prefix, rule, subject));
-    // Each counted request is its own log entry, also within one pipeline.
-    auto n = st.member_counter.fetch_add(1, std::memory_order_relaxed);
-    members.push_back(st.member_seed + "-" + std::to_string(n));
-  }
-  std::string args[4] = {std::to_string(now_ms), std::to_string(p.window_ms),
-                         std::to_string(p.limit), std::string{}};
-  std::vector<std::string> errs;
-  auto replies = st.eval_many(connection_for(state_), sliding_log_script, keys,
-                              args, 4, errs, &members);
-  return decisions_of<3>(
-    st, p, now_ms, replies, errs, "sliding-log",
-    [&](rate_decision& d, const std::array<int64_t, 3>& v) {
-      auto [allowed, count, oldest] = v;
-      d.allowed = allowed == 1;
-      d.remaining = std::clamp<int64_t>(p.limit - count, 0, p.limit);
-      // Reset: the oldest counted request leaves the window. Clamped to the
-      // window in case another node's clock runs ahead of ours.
-      set_reset(d, now_ms,
-                std::min(oldest + p.window_ms - now_ms, p.window_ms));
-    });
+  return run_blocking(state_, sliding_log_batch(*state_, rule, subjects, p,
+                                                 now_ms));
 }
 
 std::vector<rate_decision>
@@ -751,36 +884,448 @@ std::vector<rate_decision>
 rate_limiter::check_gcra_many(std::string_view rule,
                               const std::vector<std::string>& subjects,
                               const rate_limit_policy& p, int64_t now_ms) {
-  check_policy(p);
-  auto& st = *state_;
-  std::vector<std::string> keys;
-  keys.reserve(subjects.size());
-  for (auto& subject : subjects)
-    keys.push_back(make_key(st.opts.key_prefix, rule, subject));
-  // Whole milliseconds keep the script's arithmetic exact; the capacity is
-  // limit * T (not the window) so a burst is exactly `limit` even when the
-  // window does not divide evenly (the sustained rate then rounds up a
-  // hair: 7 per minute becomes one per 8571 ms).
-  int64_t interval = std::max<int64_t>(p.window_ms / p.limit, 1);
-  int64_t capacity = interval * p.limit;
-  std::string args[3] = {std::to_string(now_ms), std::to_string(interval),
-                         std::to_string(capacity)};
-  std::vector<std::string> errs;
-  auto replies = st.eval_many(connection_for(state_), gcra_script, keys, args,
-                              3, errs);
-  return decisions_of<2>(
-    st, p, now_ms, replies, errs, "GCRA",
-    [&](rate_decision& d, const std::array<int64_t, 2>& v) {
-      auto [allowed, tat] = v;
-      d.allowed = allowed == 1;
-      int64_t ahead = std::max<int64_t>(tat - now_ms, 0);
-      int64_t spare = capacity - ahead;
-      d.remaining = spare > 0 ? std::min(spare / interval, p.limit) : 0;
-      // Reset: the moment one more request fits, i.e. when `ahead` has
-      // shrunk to capacity - (remaining + 1) * T. With remaining 0 that is
-      // exactly when a rejected request would pass.
-      set_reset(d, now_ms, ahead + (d.remaining + 1) * interval - capacity);
-    });
+  return run_blocking(state_, gcra_batch(*state_, rule, subjects, p, now_ms));
+}
+
+namespace detail {
+
+/// A loop's non-blocking connection to Redis and the batches waiting on it.
+/// Commands are formatted by hiredis and replies parsed by its reader; the
+/// socket is this pipeline's own (sent with MSG_NOSIGNAL: no SIGPIPE).
+struct rl_pipeline final : loop_watcher {
+  struct batch {
+    check_batch checks;
+    std::vector<reply_ptr> replies;
+    std::vector<std::string> errs;
+    std::vector<bool> answered;
+    size_t unanswered = 0;
+    rate_limit_pipeline::decisions_fn done;
+    steady::time_point deadline;
+    bool resent = false;
+  };
+
+  /// What the next reply answers: a batch's call, or the connection's
+  /// set-up (batch null; index -1 CLIENT SETNAME, else the script loaded).
+  struct expected_reply {
+    batch* owner;
+    int index;
+    bool as_eval;
+  };
+
+  std::shared_ptr<rate_limiter_state> st;
+  loop_io& io;
+  int fd = -1;
+  bool connected = false;   // the TCP connect has completed
+  bool proven = false;      // Redis answered on this socket
+  bool write_watched = false;
+  steady::time_point connect_deadline;
+  std::string out;
+  size_t out_sent = 0;
+  redisReader* reader = nullptr;
+  std::deque<expected_reply> expected;
+  std::vector<std::unique_ptr<batch>> batches;
+  reconnect_backoff backoff;
+  /// Counts closed connections: a reply's callback may end the one being
+  /// read (and open another).
+  uint64_t generation = 0;
+
+  rl_pipeline(std::shared_ptr<rate_limiter_state> state, loop_io& loop)
+    : st(std::move(state)), io(loop) {
+    // nop
+  }
+
+  ~rl_pipeline() override { close_socket(); }
+
+  void submit(check_batch checks, rate_limit_pipeline::decisions_fn done) {
+    auto b = std::make_unique<batch>();
+    auto n = checks.keys.size();
+    b->checks = std::move(checks);
+    b->replies.resize(n);
+    b->errs.assign(n, std::string{});
+    b->answered.assign(n, false);
+    b->unanswered = n;
+    b->done = std::move(done);
+    if (n == 0) {
+      complete(std::move(b));
+      return;
+    }
+    if (fd < 0 && !open()) {
+      fail_unanswered(*b, last_error);
+      complete(std::move(b));
+      return;
+    }
+    b->deadline = steady::now() + std::chrono::milliseconds{st->opts.timeout_ms};
+    for (size_t i = 0; i < n; ++i)
+      append_call(*b, static_cast<int>(i), false);
+    batches.push_back(std::move(b));
+    flush();
+  }
+
+  // -- loop_watcher ------------------------------------------------------------
+
+  void on_ready(uint32_t events) override {
+    if (fd < 0)
+      return;
+    if (!connected) {
+      int soerr = 0;
+      socklen_t len = sizeof(soerr);
+      if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
+        soerr = errno;
+      if (soerr != 0) {
+        fail_connection(std::string{"redis connect: "} + std::strerror(soerr),
+                        false);
+        return;
+      }
+      if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) == 0)
+        return;
+      connected = true;
+    }
+    if (!out.empty() && !flush())
+      return;
+    if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) != 0)
+      read_replies();
+  }
+
+  void on_tick(steady::time_point now) override {
+    if (fd < 0)
+      return;
+    if (!connected && now >= connect_deadline) {
+      fail_connection("redis connect timed out", true);
+      return;
+    }
+    for (auto& b : batches)
+      if (now >= b->deadline) {
+        fail_connection("redis timed out", true);
+        return;
+      }
+  }
+
+  // -- the connection ----------------------------------------------------------
+
+  std::string last_error;
+
+  /// Starts a connection (its set-up commands queued first); false, with
+  /// `last_error`, when none can start now.
+  bool open() {
+    if (backoff.waiting()) {
+      last_error = waiting_to_reconnect;
+      return false;
+    }
+    st->connects.fetch_add(1, std::memory_order_relaxed);
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    auto port = std::to_string(st->port);
+    int rc = getaddrinfo(st->host.c_str(), port.c_str(), &hints, &found);
+    if (rc != 0 || found == nullptr) {
+      last_error = std::string{"redis address: "} + gai_strerror(rc);
+      backoff.failed(st->opts);
+      return false;
+    }
+    fd = ::socket(found->ai_family,
+                  found->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      freeaddrinfo(found);
+      last_error = std::string{"redis socket: "} + std::strerror(errno);
+      backoff.failed(st->opts);
+      return false;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    rc = ::connect(fd, found->ai_addr, found->ai_addrlen);
+    int connect_errno = errno;
+    freeaddrinfo(found);
+    if (rc != 0 && connect_errno != EINPROGRESS) {
+      ::close(fd);
+      fd = -1;
+      last_error = std::string{"redis connect: "} + std::strerror(connect_errno);
+      backoff.failed(st->opts);
+      return false;
+    }
+    connected = rc == 0;
+    connect_deadline
+      = steady::now() + std::chrono::milliseconds{st->opts.timeout_ms};
+    reader = redisReaderCreate();
+    write_watched = true;
+    if (reader == nullptr || !io.watch(fd, true, this)) {
+      last_error = "redis: cannot poll the connection";
+      close_socket();
+      backoff.failed(st->opts);
+      return false;
+    }
+    // Name the connection and load both scripts ahead of the first calls,
+    // in the same write: the calls' EVALSHA names the SHA1 computed here,
+    // which is the one SCRIPT LOAD answers.
+    if (!st->opts.client_name.empty()) {
+      const char* argv[] = {"CLIENT", "SETNAME", st->opts.client_name.c_str()};
+      size_t lens[] = {6, 7, st->opts.client_name.size()};
+      append_command(3, argv, lens);
+      expected.push_back({nullptr, -1, false});
+    }
+    for (int s = 0; s < script_count; ++s) {
+      const char* argv[] = {"SCRIPT", "LOAD", script_source[s]};
+      size_t lens[] = {6, 4, std::strlen(script_source[s])};
+      append_command(3, argv, lens);
+      expected.push_back({nullptr, s, false});
+    }
+    return true;
+  }
+
+  void close_socket() {
+    ++generation;
+    if (fd >= 0) {
+      io.unwatch(fd);
+      ::close(fd);
+      fd = -1;
+    }
+    if (reader != nullptr) {
+      redisReaderFree(reader);
+      reader = nullptr;
+    }
+    connected = false;
+    proven = false;
+    write_watched = false;
+    out.clear();
+    out_sent = 0;
+    expected.clear();
+  }
+
+  void append_command(int argc, const char** argv, const size_t* lens) {
+    char* cmd = nullptr;
+    int len = redisFormatCommandArgv(&cmd, argc, argv, lens);
+    if (len < 0)
+      throw std::bad_alloc{};
+    out.append(cmd, static_cast<size_t>(len));
+    redisFreeCommand(cmd);
+  }
+
+  void append_call(batch& b, int i, bool as_eval) {
+    auto& c = b.checks;
+    script_call call{st->script_sha[c.script], c.script, as_eval, c.args,
+                     c.nargs};
+    call.set_key(c.keys[static_cast<size_t>(i)]);
+    if (auto* last = c.last_args(); last != nullptr && c.nargs > 0)
+      call.set_last_arg((*last)[static_cast<size_t>(i)]);
+    append_command(call.argc, call.argv, call.lens);
+    expected.push_back({&b, i, as_eval});
+  }
+
+  /// Writes what the socket takes; false when the connection failed.
+  bool flush() {
+    if (!connected)
+      return true; // the connect's completion calls again
+    while (out_sent < out.size()) {
+      auto n = ::send(fd, out.data() + out_sent, out.size() - out_sent,
+                      MSG_NOSIGNAL);
+      if (n > 0) {
+        out_sent += static_cast<size_t>(n);
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        break;
+      if (n < 0 && errno == EINTR)
+        continue;
+      fail_connection(std::string{"redis write: "} + std::strerror(errno),
+                      false);
+      return false;
+    }
+    if (out_sent == out.size()) {
+      out.clear();
+      out_sent = 0;
+    }
+    bool want_write = !out.empty();
+    if (want_write != write_watched) {
+      write_watched = want_write;
+      io.watch(fd, want_write, this);
+    }
+    return true;
+  }
+
+  void read_replies() {
+    char buf[16384];
+    bool closed = false;
+    std::string error;
+    for (;;) {
+      auto n = ::recv(fd, buf, sizeof(buf), 0);
+      if (n > 0) {
+        redisReaderFeed(reader, buf, static_cast<size_t>(n));
+        if (static_cast<size_t>(n) < sizeof(buf))
+          break;
+        continue;
+      }
+      if (n == 0) {
+        closed = true;
+        error = "redis closed the connection";
+      } else if (errno == EINTR) {
+        continue;
+      } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        closed = true;
+        error = std::string{"redis read: "} + std::strerror(errno);
+      }
+      break;
+    }
+    // The replies that arrived count even when the connection then ended.
+    auto reading = generation;
+    for (;;) {
+      void* raw = nullptr;
+      if (redisReaderGetReply(reader, &raw) != REDIS_OK) {
+        fail_connection(std::string{"redis protocol: "}
+                          + redisReaderGetError(reader),
+                        false);
+        return;
+      }
+      if (raw == nullptr)
+        break;
+      on_reply(reply_ptr{static_cast<redisReply*>(raw)});
+      if (generation != reading)
+        return; // the connection ended, its calls are answered
+    }
+    if (closed)
+      fail_connection(error, false);
+  }
+
+  void on_reply(reply_ptr r) {
+    if (expected.empty()) {
+      fail_connection("redis: a reply nothing asked for", false);
+      return;
+    }
+    auto e = expected.front();
+    expected.pop_front();
+    proven = true;
+    if (e.owner == nullptr) {
+      // CLIENT SETNAME: a refusal (bad name) is not worth failing over. A
+      // script Redis will not load fails the connection, as a blocking
+      // connect does.
+      if (e.index >= 0 && r->type != REDIS_REPLY_STRING) {
+        fail_connection(r->type == REDIS_REPLY_ERROR
+                          ? std::string{r->str, r->len}
+                          : std::string{"unexpected SCRIPT LOAD"},
+                        false, true);
+      }
+      return;
+    }
+    backoff.answered();
+    auto& b = *e.owner;
+    auto i = static_cast<size_t>(e.index);
+    if (is_error(r.get(), "NOSCRIPT") && !e.as_eval) {
+      // The script cache was flushed under this connection: EVAL with the
+      // text loads it back, as the blocking calls do.
+      st->reloads.fetch_add(1, std::memory_order_relaxed);
+      append_call(b, e.index, true);
+      flush();
+      return;
+    }
+    if (r->type == REDIS_REPLY_ERROR)
+      b.errs[i].assign(r->str, r->len);
+    else
+      b.replies[i] = std::move(r);
+    b.answered[i] = true;
+    if (--b.unanswered == 0)
+      complete(take(e.owner));
+  }
+
+  std::unique_ptr<batch> take(batch* b) {
+    auto at = std::find_if(batches.begin(), batches.end(),
+                           [b](const auto& p) { return p.get() == b; });
+    auto owned = std::move(*at);
+    batches.erase(at);
+    return owned;
+  }
+
+  void complete(std::unique_ptr<batch> b) {
+    auto decisions = b->checks.decide(b->replies, b->errs);
+    auto done = std::move(b->done);
+    b.reset();
+    done(std::move(decisions));
+  }
+
+  void fail_unanswered(batch& b, const std::string& err) {
+    for (size_t i = 0; i < b.answered.size(); ++i)
+      if (!b.answered[i]) {
+        b.errs[i] = err;
+        b.answered[i] = true;
+      }
+    b.unanswered = 0;
+  }
+
+  /// Ends the connection. On one Redis had answered on, an I/O failure
+  /// that is not a timeout means it went stale (Redis restarted, or dropped
+  /// the client): the unanswered calls go once more on a new connection,
+  /// as the blocking calls retry. Otherwise they fail open and the back-off
+  /// starts (a hung Redis: one timeout, then none until the pause ends).
+  void fail_connection(const std::string& err, bool timed_out,
+                       bool refused = false) {
+    bool stale = proven && !timed_out && !refused;
+    close_socket();
+    if (!stale)
+      backoff.failed(st->opts);
+    auto waiting = std::move(batches);
+    batches.clear();
+    std::vector<std::unique_ptr<batch>> failed;
+    for (auto& b : waiting) {
+      if (stale && !b->resent)
+        batches.push_back(std::move(b));
+      else
+        failed.push_back(std::move(b));
+    }
+    if (!batches.empty() && open()) {
+      auto now = steady::now();
+      for (auto& b : batches) {
+        b->resent = true;
+        b->deadline = now + std::chrono::milliseconds{st->opts.timeout_ms};
+        for (size_t i = 0; i < b->answered.size(); ++i)
+          if (!b->answered[i])
+            append_call(*b, static_cast<int>(i), false);
+      }
+      flush();
+    } else {
+      for (auto& b : batches)
+        failed.push_back(std::move(b));
+      batches.clear();
+    }
+    for (auto& b : failed) {
+      fail_unanswered(*b, err);
+      complete(std::move(b));
+    }
+  }
+};
+
+} // namespace detail
+
+rate_limit_pipeline& rate_limit_pipeline::of(rate_limiter& limiter,
+                                             loop_io& io) {
+  // Keyed by the state, which the pipeline holds: its address cannot be
+  // another limiter's while the pipeline lives.
+  auto& slot = io.local(limiter.state_.get());
+  if (!slot)
+    slot = std::make_shared<rate_limit_pipeline>(limiter, io);
+  return *static_cast<rate_limit_pipeline*>(slot.get());
+}
+
+rate_limit_pipeline::rate_limit_pipeline(rate_limiter& limiter, loop_io& io)
+  : impl_(std::make_unique<detail::rl_pipeline>(limiter.state_, io)) {
+  // nop
+}
+
+rate_limit_pipeline::~rate_limit_pipeline() = default;
+
+void rate_limit_pipeline::check_share_lookups(
+  const std::vector<std::string>& client_ips, int64_t now_ms,
+  decisions_fn done) {
+  auto& st = *impl_->st;
+  impl_->submit(gcra_batch(st, "share_lookup", client_ips,
+                           st.opts.share_lookup, now_ms),
+                std::move(done));
+}
+
+void rate_limit_pipeline::check_share_creates(
+  const std::vector<std::string>& user_ids, int64_t now_ms,
+  decisions_fn done) {
+  auto& st = *impl_->st;
+  impl_->submit(sliding_log_batch(st, "share_create", user_ids,
+                                  st.opts.share_create, now_ms),
+                std::move(done));
 }
 
 std::vector<std::pair<std::string, std::string>>

@@ -19,6 +19,7 @@
 // keep working through a cache outage; the limit is a guard, not a quota.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -27,8 +28,11 @@
 
 namespace vantage {
 
+class loop_io;
+
 namespace detail {
 struct rate_limiter_state;
+struct rl_pipeline;
 } // namespace detail
 
 /// `limit` requests per `window_ms`.
@@ -170,9 +174,45 @@ public:
   const rate_limiter_options& options() const;
 
 private:
+  friend class rate_limit_pipeline;
   // Held weakly by each thread's connection slot: a thread that ends after
   // the limiter finds it gone instead of touching freed memory.
   std::shared_ptr<detail::rate_limiter_state> state_;
+};
+
+/// The limiter's checks from an event loop without ever blocking it. A
+/// batch goes to Redis as one pipelined write on a non-blocking socket the
+/// loop polls, and its decisions come back in a callback on the loop's
+/// thread; the loop serves its other requests meanwhile. A hung Redis then
+/// costs only the checks waiting on it: they fail open at the timeout and
+/// the back-off starts, as with the blocking calls, whose scripts, keys,
+/// counters and fail-open rules these share. One per loop, only on its
+/// thread.
+class rate_limit_pipeline {
+public:
+  using decisions_fn = std::function<void(std::vector<rate_decision>)>;
+
+  /// `io`'s pipeline for `limiter`, made on first use and kept by the loop
+  /// (it holds the limiter's state, not the limiter).
+  static rate_limit_pipeline& of(rate_limiter& limiter, loop_io& io);
+
+  rate_limit_pipeline(rate_limiter& limiter, loop_io& io);
+  ~rate_limit_pipeline();
+  rate_limit_pipeline(const rate_limit_pipeline&) = delete;
+  rate_limit_pipeline& operator=(const rate_limit_pipeline&) = delete;
+
+  /// `rate_limiter::check_share_lookups`; `done` gets the decisions in
+  /// order. It runs at once (before this returns) when the answer needs no
+  /// Redis (waiting to reconnect: all fail open), else from the loop. A
+  /// loop that ends first drops it uncalled.
+  void check_share_lookups(const std::vector<std::string>& client_ips,
+                           int64_t now_ms, decisions_fn done);
+  /// `rate_limiter::check_share_creates` the same way.
+  void check_share_creates(const std::vector<std::string>& user_ids,
+                           int64_t now_ms, decisions_fn done);
+
+private:
+  std::unique_ptr<detail::rl_pipeline> impl_;
 };
 
 } // namespace vantage

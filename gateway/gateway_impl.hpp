@@ -301,9 +301,11 @@ struct gateway::impl {
     });
   }
   /// The share-lookup rate limit in continuation form: the lookups of one
-  /// loop iteration go to Redis as one pipeline (a synchronous round trip
-  /// per lookup kept the loop waiting on Redis for most of a view's time).
-  /// `then()` runs when this one is allowed; a refusal answers 429.
+  /// loop iteration go to Redis as one pipeline, on the loop's own
+  /// non-blocking connection (rate_limit_pipeline), so the loop serves
+  /// other requests while Redis answers, and a hung Redis stalls only the
+  /// checks waiting on it. `then()` runs when this one is allowed; a
+  /// refusal answers 429.
   void limit_lookup_then(const call_ptr& c, std::function<void()> then);
   /// The share-creation limit of `user_id` the same way.
   void limit_create_then(const call_ptr& c, std::string user_id,
@@ -315,8 +317,9 @@ struct gateway::impl {
     std::string subject;
     std::function<void()> then;
   };
-  using check_many_fn = std::vector<rate_decision> (rate_limiter::*)(
-    const std::vector<std::string>&, int64_t);
+  using check_many_fn = void (rate_limit_pipeline::*)(
+    const std::vector<std::string>&, int64_t,
+    rate_limit_pipeline::decisions_fn);
   /// Queues a check in `pending` (this loop's, for one rule); the first
   /// one of an iteration defers the pipeline to the iteration's end.
   void limit_then(const call_ptr& c, std::vector<pending_limit>& pending,

@@ -7,6 +7,7 @@
 
 #include "actors/region.hpp"
 #include "adapters/ids.hpp"
+#include "adapters/event_loop.hpp"
 #include "gateway/gateway_impl.hpp"
 #include "gateway/share_page.hpp"
 
@@ -143,25 +144,35 @@ void gateway::impl::limit_then(const call_ptr& c,
                                check_many_fn check, std::string subject,
                                std::function<void()> then) {
   if (pending.empty())
-    c->exchange->defer([this, &pending, check] {
-      auto batch = std::move(pending);
+    c->exchange->defer([this, &pending, check, &io = c->exchange->io()] {
+      auto batch = std::make_shared<std::vector<pending_limit>>(
+        std::move(pending));
       pending.clear();
       // A call answered meanwhile (its deadline) is neither counted nor
       // continued: a creation must not spend the user's quota for nobody.
-      batch.erase(std::remove_if(batch.begin(), batch.end(),
-                                 [](auto& p) { return p.call->answered; }),
-                  batch.end());
-      if (batch.empty())
+      batch->erase(std::remove_if(batch->begin(), batch->end(),
+                                  [](auto& p) { return p.call->answered; }),
+                   batch->end());
+      if (batch->empty())
         return;
       std::vector<std::string> subjects;
-      subjects.reserve(batch.size());
-      for (auto& p : batch)
+      subjects.reserve(batch->size());
+      for (auto& p : *batch)
         subjects.push_back(std::move(p.subject));
-      auto decisions = ((*limiter).*check)(subjects, deps.clock->now_ms());
-      for (size_t i = 0; i < batch.size(); ++i)
-        guarded(batch[i].call, [&] {
-          apply_limit(*batch[i].call, decisions[i]);
-          batch[i].then();
+      auto& pipeline = rate_limit_pipeline::of(*limiter, io);
+      (pipeline.*check)(
+        subjects, deps.clock->now_ms(),
+        [this, batch](std::vector<rate_decision> decisions) {
+          for (size_t i = 0; i < batch->size(); ++i) {
+            auto& p = (*batch)[i];
+            // Its deadline may have answered it while Redis did.
+            if (p.call->answered)
+              continue;
+            guarded(p.call, [&] {
+              apply_limit(*p.call, decisions[i]);
+              p.then();
+            });
+          }
         });
     });
   pending.push_back({c, std::move(subject), std::move(then)});
@@ -169,13 +180,13 @@ void gateway::impl::limit_then(const call_ptr& c,
 
 void gateway::impl::limit_lookup_then(const call_ptr& c,
                                       std::function<void()> then) {
-  limit_then(c, pending_lookups(), &rate_limiter::check_share_lookups,
+  limit_then(c, pending_lookups(), &rate_limit_pipeline::check_share_lookups,
              client_address(c->req), std::move(then));
 }
 
 void gateway::impl::limit_create_then(const call_ptr& c, std::string user_id,
                                       std::function<void()> then) {
-  limit_then(c, pending_creates(), &rate_limiter::check_share_creates,
+  limit_then(c, pending_creates(), &rate_limit_pipeline::check_share_creates,
              std::move(user_id), std::move(then));
 }
 

@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,6 +24,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -32,6 +34,7 @@
 #include "test/support/eventually.hpp"
 #include "adapters/clock.hpp"
 #include "adapters/config.hpp"
+#include "adapters/event_loop.hpp"
 #include "adapters/rate_limit.hpp"
 
 extern char** environ;
@@ -239,6 +242,23 @@ std::unique_ptr<private_redis> prefer_private_redis(rate_limiter_options& opts) 
   auto own = std::make_unique<private_redis>();
   opts.redis_url = own->url();
   return own;
+}
+
+/// A private server for an outage case, `opts` pointed at it with short
+/// timeouts; null when redis-server is not on PATH (the case then skips).
+std::unique_ptr<private_redis> outage_server(rate_limiter_options& opts,
+                                             int timeout_ms, int backoff_ms,
+                                             int backoff_max_ms = 4'000) {
+  if (!private_redis::available()) {
+    BOOST_TEST_MESSAGE("redis-server not on PATH: skipped");
+    return nullptr;
+  }
+  auto server = std::make_unique<private_redis>();
+  opts.redis_url = server->url();
+  opts.timeout_ms = timeout_ms;
+  opts.reconnect_backoff_ms = backoff_ms;
+  opts.reconnect_backoff_max_ms = backoff_max_ms;
+  return server;
 }
 
 using headers = std::vector<std::pair<std::string, std::string>>;
@@ -574,18 +594,13 @@ BOOST_AUTO_TEST_CASE(threads_share_one_limit_exactly) {
 }
 
 BOOST_AUTO_TEST_CASE(reconnects_by_itself_after_redis_returns) {
-  if (!private_redis::available()) {
-    BOOST_TEST_MESSAGE("redis-server not on PATH: skipped");
+  auto server = outage_server(opts, 200, 100);
+  if (!server)
     return;
-  }
-  private_redis server;
-  opts.redis_url = server.url();
-  opts.timeout_ms = 200;
-  opts.reconnect_backoff_ms = 100;
   rate_limiter rl{opts};
   BOOST_TEST_REQUIRE(!rl.check_share_lookup("192.0.2.5", t0).degraded);
 
-  server.stop();
+  server->stop();
   auto start = std::chrono::steady_clock::now();
   auto down = rl.check_share_lookup("192.0.2.5", t0);
   BOOST_TEST(down.allowed);
@@ -598,7 +613,7 @@ BOOST_AUTO_TEST_CASE(reconnects_by_itself_after_redis_returns) {
 
   // A Redis that comes back empty: the connection is made again and the
   // scripts are loaded with it, no restart of anything.
-  server.start();
+  server->start();
   BOOST_TEST(eventually(
       [&] { return !rl.check_share_lookup("192.0.2.6", t0).degraded; }, 5s));
   auto d = rl.check_share_create("usr_r", t0);
@@ -613,18 +628,12 @@ BOOST_AUTO_TEST_CASE(a_hung_redis_costs_fewer_timeouts_the_longer_it_hangs) {
   // request of the loop waits that long. The pause between attempts grows
   // while they keep failing, so a long hang costs a few timeouts, not one
   // every pause.
-  if (!private_redis::available()) {
-    BOOST_TEST_MESSAGE("redis-server not on PATH: skipped");
+  auto server = outage_server(opts, 100, 100, 1600);
+  if (!server)
     return;
-  }
-  private_redis server;
-  opts.redis_url = server.url();
-  opts.timeout_ms = 100;
-  opts.reconnect_backoff_ms = 100;
-  opts.reconnect_backoff_max_ms = 1600;
   rate_limiter rl{opts};
   BOOST_TEST_REQUIRE(!rl.check_share_lookup("192.0.2.7", t0).degraded);
-  server.freeze();
+  server->freeze();
   auto start = std::chrono::steady_clock::now();
   auto blocked = std::chrono::steady_clock::duration::zero();
   int calls = 0;
@@ -636,7 +645,7 @@ BOOST_AUTO_TEST_CASE(a_hung_redis_costs_fewer_timeouts_the_longer_it_hangs) {
     ++calls;
     std::this_thread::sleep_for(5ms);
   }
-  server.thaw();
+  server->thaw();
   BOOST_TEST(degraded == calls);
   // Pauses of 100, 200, 400, 800, 1600 ms: five or six attempts in 4 s
   // (the first on the open connection), against ~20 at a fixed 100 ms.
@@ -646,6 +655,230 @@ BOOST_AUTO_TEST_CASE(a_hung_redis_costs_fewer_timeouts_the_longer_it_hangs) {
   // Answering again, the limiter comes back within the longest pause.
   BOOST_TEST(eventually(
       [&] { return !rl.check_share_lookup("192.0.2.8", t0).degraded; }, 5s));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+/// A minimal event loop for the pipeline: epoll, a tick per turn, and a
+/// record of the longest time the pipeline kept the loop in one call.
+class test_loop final : public loop_io {
+public:
+  test_loop() : epoll_fd_(epoll_create1(EPOLL_CLOEXEC)) {
+    BOOST_REQUIRE(epoll_fd_ >= 0);
+  }
+  ~test_loop() override {
+    locals_.clear(); // the pipeline unwatches while the loop can
+    ::close(epoll_fd_);
+  }
+
+  bool watch(int fd, bool want_write, loop_watcher* w) override {
+    epoll_event ev{};
+    ev.events = EPOLLIN | (want_write ? EPOLLOUT : 0u);
+    ev.data.fd = fd;
+    bool known = watchers_.count(fd) != 0;
+    watchers_[fd] = w;
+    return epoll_ctl(epoll_fd_, known ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev)
+           == 0;
+  }
+  void unwatch(int fd) override {
+    if (watchers_.erase(fd) != 0)
+      epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+  }
+  std::shared_ptr<void>& local(const void* key) override {
+    return locals_[key];
+  }
+
+  /// Runs `f` as a loop turn would, timing it.
+  template <class F>
+  void in_turn(F f) {
+    auto t = std::chrono::steady_clock::now();
+    f();
+    longest_ = std::max(longest_, std::chrono::steady_clock::now() - t);
+  }
+
+  /// Turns until `done()` or `within` has passed; false on the timeout.
+  bool run_until(const std::function<bool()>& done,
+                 std::chrono::milliseconds within) {
+    auto until = std::chrono::steady_clock::now() + within;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() >= until)
+        return false;
+      epoll_event events[16];
+      int n = epoll_wait(epoll_fd_, events, 16, 10);
+      for (int i = 0; i < n; ++i)
+        if (auto w = watchers_.find(events[i].data.fd); w != watchers_.end())
+          in_turn([&] { w->second->on_ready(events[i].events); });
+      auto now = std::chrono::steady_clock::now();
+      std::vector<loop_watcher*> ticked;
+      for (auto& [fd, w] : watchers_)
+        ticked.push_back(w);
+      for (auto* w : ticked)
+        if (std::find_if(watchers_.begin(), watchers_.end(),
+                         [w](auto& p) { return p.second == w; })
+            != watchers_.end())
+          in_turn([&] { w->on_tick(now); });
+    }
+    return true;
+  }
+
+  std::chrono::milliseconds longest_turn() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(longest_);
+  }
+
+private:
+  int epoll_fd_;
+  std::map<int, loop_watcher*> watchers_;
+  std::map<const void*, std::shared_ptr<void>> locals_;
+  std::chrono::steady_clock::duration longest_{};
+};
+
+/// One batch of lookups or creations through `loop`'s pipeline, waited for.
+struct pipelined {
+  rate_limiter& rl;
+  test_loop& loop;
+
+  std::vector<rate_decision> lookups(const std::vector<std::string>& ips,
+                                     std::chrono::milliseconds within = 5s) {
+    return run(ips, within, &rate_limit_pipeline::check_share_lookups);
+  }
+  std::vector<rate_decision> creates(const std::vector<std::string>& users,
+                                     std::chrono::milliseconds within = 5s) {
+    return run(users, within, &rate_limit_pipeline::check_share_creates);
+  }
+
+  template <class Check>
+  std::vector<rate_decision> run(const std::vector<std::string>& subjects,
+                                 std::chrono::milliseconds within,
+                                 Check check) {
+    auto got = std::make_shared<std::optional<std::vector<rate_decision>>>();
+    loop.in_turn([&] {
+      (rate_limit_pipeline::of(rl, loop).*check)(
+        subjects, t0, [got](std::vector<rate_decision> ds) { *got = ds; });
+    });
+    BOOST_REQUIRE_MESSAGE(loop.run_until([&] { return got->has_value(); }, within),
+                          "no decisions within the wait");
+    BOOST_REQUIRE_EQUAL((*got)->size(), subjects.size());
+    return **got;
+  }
+};
+
+BOOST_FIXTURE_TEST_SUITE(loop_pipeline, limiter_fixture)
+
+BOOST_AUTO_TEST_CASE(decides_as_the_blocking_calls_do) {
+  rate_limiter rl{opts};
+  test_loop loop;
+  pipelined p{rl, loop};
+  // 61 lookups from one IP in three batches: the first 60 pass.
+  std::vector<std::string> twenty(20, "192.0.2.40");
+  for (int b = 0; b < 3; ++b) {
+    auto ds = p.lookups(twenty);
+    for (size_t i = 0; i < ds.size(); ++i) {
+      BOOST_TEST(ds[i].allowed);
+      BOOST_TEST(!ds[i].degraded);
+      BOOST_TEST(ds[i].remaining == 59 - (b * 20 + static_cast<int64_t>(i)));
+    }
+  }
+  auto refused = p.lookups({"192.0.2.40", "192.0.2.41"});
+  BOOST_TEST(!refused[0].allowed);
+  BOOST_TEST(refused[0].retry_after_s == 1);
+  BOOST_TEST(refused[1].allowed); // another IP, in the same batch
+  // 21 creations of one user in one batch: the 21st is refused and not
+  // recorded.
+  auto cs = p.creates(std::vector<std::string>(21, "usr_p"));
+  for (int i = 0; i < 20; ++i)
+    BOOST_TEST(cs[static_cast<size_t>(i)].allowed);
+  BOOST_TEST(!cs[20].allowed);
+  BOOST_TEST(cs[20].retry_after_s == 3600);
+  BOOST_TEST(admin.integer({"ZCARD", key("share_create", "usr_p")}) == 20);
+  BOOST_TEST(rl.fail_open_total() == 0u);
+  BOOST_TEST(rl.connect_attempts_total() == 1u);
+  // The blocking calls see the same counts.
+  BOOST_TEST(!rl.check_share_create("usr_p", t0).allowed);
+}
+
+BOOST_AUTO_TEST_CASE(survives_noscript_and_a_killed_connection) {
+  auto own = prefer_private_redis(opts);
+  admin_connection other{opts.redis_url};
+  rate_limiter rl{opts};
+  test_loop loop;
+  pipelined p{rl, loop};
+  BOOST_TEST_REQUIRE(!p.lookups({"192.0.2.42"})[0].degraded);
+  BOOST_TEST_REQUIRE(other.run({"SCRIPT", "FLUSH"})->type
+                     == REDIS_REPLY_STATUS);
+  auto ds = p.lookups({"192.0.2.42", "192.0.2.43"});
+  BOOST_TEST(!ds[0].degraded);
+  BOOST_TEST(ds[0].remaining == 58);
+  BOOST_TEST(!ds[1].degraded);
+  BOOST_TEST(ds[1].remaining == 59);
+  if (own)
+    BOOST_TEST(rl.script_reloads_total() == 2u);
+  // Killed under the pipeline: the batch goes out again on a new
+  // connection, nothing fails open.
+  auto ids = other.client_ids(opts.client_name);
+  BOOST_TEST_REQUIRE(ids.size() == 1u);
+  other.run({"CLIENT", "KILL", "ID", ids[0]});
+  ds = p.lookups({"192.0.2.42", "192.0.2.43"});
+  BOOST_TEST(!ds[0].degraded);
+  BOOST_TEST(ds[0].remaining == 57);
+  BOOST_TEST(!ds[1].degraded);
+  BOOST_TEST(ds[1].remaining == 58);
+  BOOST_TEST(rl.fail_open_total() == 0u);
+  BOOST_TEST(rl.connect_attempts_total() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(fails_open_at_once_when_redis_is_unreachable) {
+  opts.redis_url = "redis://127.0.0.1:1";
+  opts.reconnect_backoff_ms = 60'000;
+  rate_limiter rl{opts};
+  test_loop loop;
+  pipelined p{rl, loop};
+  auto ds = p.lookups({"192.0.2.44", "192.0.2.45"}, 1s);
+  for (auto& d : ds) {
+    BOOST_TEST(d.allowed);
+    BOOST_TEST(d.degraded);
+  }
+  // Within the back-off the answer needs no network.
+  auto c = p.creates({"usr_u"}, 1s);
+  BOOST_TEST(c[0].allowed);
+  BOOST_TEST(c[0].degraded);
+  BOOST_TEST(rl.fail_open_total() == 3u);
+  BOOST_TEST(rl.connect_attempts_total() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_hung_redis_never_holds_the_loop) {
+  auto server = outage_server(opts, 200, 100, 400);
+  if (!server)
+    return;
+  rate_limiter rl{opts};
+  test_loop loop;
+  pipelined p{rl, loop};
+  BOOST_TEST_REQUIRE(!p.lookups({"192.0.2.46"})[0].degraded);
+  server->freeze();
+  // On the open connection: fails open at the timeout (ticks every 10 ms
+  // here, every 100 ms on the HTTP loop).
+  auto start = std::chrono::steady_clock::now();
+  auto d = p.lookups({"192.0.2.46", "192.0.2.47"}, 2s);
+  auto took_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now() - start)
+                   .count();
+  BOOST_TEST(d[0].degraded);
+  BOOST_TEST(d[1].degraded);
+  BOOST_TEST(took_ms >= 190);
+  BOOST_TEST(took_ms < 600);
+  // Reconnect attempts into the hang, each failing open at its timeout.
+  int degraded = 0;
+  auto until = std::chrono::steady_clock::now() + 1500ms;
+  while (std::chrono::steady_clock::now() < until)
+    degraded += p.lookups({"192.0.2.46"}, 2s)[0].degraded ? 1 : 0;
+  BOOST_TEST(degraded > 0);
+  server->thaw();
+  // The loop was never held: no call into the pipeline took over 20 ms
+  // (a blocking check held it for a whole timeout, 200 ms).
+  BOOST_TEST(loop.longest_turn().count() < 20);
+  BOOST_TEST(rl.connect_attempts_total() >= 2u);
+  bool back = loop.run_until(
+    [&] { return !p.lookups({"192.0.2.48"}, 2s)[0].degraded; }, 5s);
+  BOOST_TEST(back);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
