@@ -316,6 +316,8 @@ struct gateway::impl {
     call_ptr call;
     std::string subject;
     std::function<void()> then;
+    /// When the route asked (vantage_rate_limit_check_seconds).
+    std::chrono::steady_clock::time_point asked;
   };
   using check_many_fn = void (rate_limit_pipeline::*)(
     const std::vector<std::string>&, int64_t,
@@ -323,8 +325,12 @@ struct gateway::impl {
   /// Queues a check in `pending` (this loop's, for one rule); the first
   /// one of an iteration defers the pipeline to the iteration's end.
   void limit_then(const call_ptr& c, std::vector<pending_limit>& pending,
-                  check_many_fn check, std::string subject,
-                  std::function<void()> then);
+                  check_many_fn check, histogram& latency,
+                  std::string subject, std::function<void()> then);
+  /// Per check, from the route's ask to its decision (the wait for the
+  /// loop's batch and the Redis round trip), per rule.
+  histogram* lookup_check_seconds = nullptr;
+  histogram* create_check_seconds = nullptr;
 
   caf::scoped_actor& self();
   caf::error ensure_user(const user_claims& claims);

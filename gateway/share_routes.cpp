@@ -141,10 +141,12 @@ std::vector<gateway::impl::pending_limit>& pending_creates() {
 
 void gateway::impl::limit_then(const call_ptr& c,
                                std::vector<pending_limit>& pending,
-                               check_many_fn check, std::string subject,
+                               check_many_fn check, histogram& latency,
+                               std::string subject,
                                std::function<void()> then) {
   if (pending.empty())
-    c->exchange->defer([this, &pending, check, &io = c->exchange->io()] {
+    c->exchange->defer([this, &pending, check, &latency,
+                        &io = c->exchange->io()] {
       auto batch = std::make_shared<std::vector<pending_limit>>(
         std::move(pending));
       pending.clear();
@@ -162,9 +164,12 @@ void gateway::impl::limit_then(const call_ptr& c,
       auto& pipeline = rate_limit_pipeline::of(*limiter, io);
       (pipeline.*check)(
         subjects, deps.clock->now_ms(),
-        [this, batch](std::vector<rate_decision> decisions) {
+        [this, batch, &latency](std::vector<rate_decision> decisions) {
+          auto decided = std::chrono::steady_clock::now();
           for (size_t i = 0; i < batch->size(); ++i) {
             auto& p = (*batch)[i];
+            latency.observe(
+              std::chrono::duration<double>(decided - p.asked).count());
             // Its deadline may have answered it while Redis did.
             if (p.call->answered)
               continue;
@@ -175,18 +180,21 @@ void gateway::impl::limit_then(const call_ptr& c,
           }
         });
     });
-  pending.push_back({c, std::move(subject), std::move(then)});
+  pending.push_back({c, std::move(subject), std::move(then),
+                     std::chrono::steady_clock::now()});
 }
 
 void gateway::impl::limit_lookup_then(const call_ptr& c,
                                       std::function<void()> then) {
   limit_then(c, pending_lookups(), &rate_limit_pipeline::check_share_lookups,
+             *lookup_check_seconds,
              client_address(c->req), std::move(then));
 }
 
 void gateway::impl::limit_create_then(const call_ptr& c, std::string user_id,
                                       std::function<void()> then) {
   limit_then(c, pending_creates(), &rate_limit_pipeline::check_share_creates,
+             *create_check_seconds,
              std::move(user_id), std::move(then));
 }
 

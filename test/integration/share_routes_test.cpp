@@ -745,4 +745,26 @@ BOOST_AUTO_TEST_CASE(the_61st_lookup_in_a_minute_is_429) {
   (void) first;
 }
 
+BOOST_AUTO_TEST_CASE(every_check_is_timed_per_rule) {
+  owner o{1};
+  auto token = o.share_token();
+  N().node->advance(std::chrono::minutes{2}); // a full bucket for this address
+  auto lookups = [] {
+    return N().metric("vantage_rate_limit_check_seconds_count{rule=\"share_lookup\"}");
+  };
+  auto creates = [] {
+    return N().metric("vantage_rate_limit_check_seconds_count{rule=\"share_create\"}");
+  };
+  auto lookups_before = lookups();
+  auto creates_before = creates();
+  for (int i = 0; i < 5; ++i)
+    BOOST_REQUIRE_EQUAL(N().call("GET", "/api/v2/wishlists/shared/" + token).status, 200);
+  BOOST_REQUIRE_EQUAL(o.share(R"({"channel":"link"})").status, 201);
+  BOOST_TEST(lookups() == lookups_before + 5);
+  BOOST_TEST(creates() == creates_before + 1);
+  // Every observation is in a bucket: +Inf's count is the total.
+  BOOST_TEST(N().metric("vantage_rate_limit_check_seconds_bucket{rule=\"share_lookup\",le=\"+Inf\"}")
+             == lookups());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
