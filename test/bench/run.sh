@@ -144,6 +144,24 @@ metric() { # NAME: the first sample of NAME on the node's /metrics
   # curl (write error 23, which pipefail makes fatal) on a long /metrics.
   curl -fs "$URL/metrics" | awk -v n="$1" '$1 == n && !found { print $2; found = 1 }'
 }
+lookup_check_buckets() { # "le cumulative-count" of the gateway's share-lookup check histogram
+  curl -fs "$URL/metrics" | awk '/^vantage_rate_limit_check_seconds_bucket\{rule="share_lookup",le="/ {
+    match($1, /,le="[^"]*"/); print substr($1, RSTART + 5, RLENGTH - 6), $2 }'
+}
+check_quantiles() { # BEFORE AFTER (lookup_check_buckets files): "checks p50_ms p99_ms" in between
+  # Linear within a bucket, as Prometheus' histogram_quantile.
+  awk 'NR == FNR { b[$1] = $2; next } { le[++n] = $1; c[n] = $2 - b[$1] } END {
+    total = c[n]; if (total <= 0) { print 0, "-", "-"; exit }
+    for (k = 1; k <= 2; k++) {
+      rank = (k == 1 ? 0.5 : 0.99) * total; lo = 0; below = 0
+      for (i = 1; i <= n; i++) {
+        if (c[i] >= rank) { v = le[i] == "+Inf" ? lo : lo + (le[i] - lo) * (rank - below) / (c[i] - below); break }
+        lo = le[i]; below = c[i]
+      }
+      q[k] = sprintf("%.3f", v * 1000)
+    }
+    print total, q[1], q[2] }' "$1" "$2"
+}
 metric_total() { # NAME: the sum of NAME's samples over all its labels
   curl -fs "$URL/metrics" | awk -v n="$1" '$1 == n || index($1, n "{") == 1 { t += $2 } END { printf "%d", t }'
 }
@@ -610,6 +628,7 @@ LUA
     local rps p50 p99 errors total n200 n201 n429 nother sent
     analyze_database
     [[ -n $tokens ]] && before=$(stored_views "$tokens")
+    lookup_check_buckets >"$WORK/checks0"
     if [[ $script == fixed:* ]]; then
       local paths=() t
       while read -r t; do paths+=("$path$t"); done <"$tokens"
@@ -627,6 +646,7 @@ LUA
       read -r _ rps p50 p99 errors total <<<"$(grep '^RESULT' <<<"$out")"
       read -r _ n200 n201 n429 nother sent <<<"$(grep '^COUNTS' <<<"$out")"
     fi
+    lookup_check_buckets >"$WORK/checks1"
     local counted="-" codes
     if [[ -n $tokens ]]; then
       after=$(settled_views "$tokens")
@@ -664,6 +684,18 @@ LUA
     echo "    $name: $rps req/s, p50 $p50 ms, p99 $p99 ms, $codes${tokens:+, $counted}"
     share_rows+=("$(printf '| %-44s | %3s | %6s | %8s ms | %8s ms | %s | %s | %s us | %s | %s | %s |' \
       "$name" "$conns" "$(fmt "$rps")" "$p50" "$p99" "$errors" "$codes" "$cpu_us" "$counted" "$seed" "$bartxt")")
+    # The rate-limit check as the gateway saw it (the issue's "from the
+    # gateway"): its histogram over the run, for runs that look shares up.
+    local checks c50 c99
+    read -r checks c50 c99 <<<"$(check_quantiles "$WORK/checks0" "$WORK/checks1")"
+    if (( checks > 0 )); then
+      local cverdict=pass
+      awk -v a="$c50" 'BEGIN { exit !(a < 0.3) }' || cverdict=FAIL
+      echo "    rate-limit check from the gateway, $name: $(fmt "$checks") checks, p50 $c50 ms, p99 $c99 ms"
+      share_rows+=("$(printf '| %-44s | %3s | %s checks | %8s ms | %8s ms | - | - | - | - | %s | %s |' \
+        "rate-limit check from the gateway: $name" "$conns" "$(fmt "$checks")" "$c50" "$c99" \
+        "p50 0.6 / p99 1.8 ms" "p50 < 0.3 ms: $cverdict")")
+    fi
     drain_outbox "$name"
   }
 
