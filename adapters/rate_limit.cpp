@@ -208,8 +208,6 @@ struct reconnect_backoff {
 /// One thread's connection to Redis.
 struct rl_connection {
   redisContext* ctx = nullptr;
-  /// SHA1 of each script as SCRIPT LOAD returned it on this connection.
-  std::string sha[script_count];
   reconnect_backoff backoff;
 
   rl_connection() = default;
@@ -234,8 +232,9 @@ struct rate_limiter_state {
   /// gone can never be mistaken for one of a new limiter.
   uint64_t id = next_limiter_id.fetch_add(1);
   bool guard_sigpipe = true;
-  /// SHA1 (hex) of each script: what SCRIPT LOAD answers, known before it
-  /// does, so a pipeline's EVALSHA can follow its SCRIPT LOAD unanswered.
+  /// SHA1 (hex) of each script, for every EVALSHA: what SCRIPT LOAD
+  /// answers, known before it does, so a pipeline's EVALSHA can follow its
+  /// SCRIPT LOAD unanswered.
   std::string script_sha[script_count];
   /// Makes sliding-log members unique across processes; the counter makes
   /// them unique within this one.
@@ -352,6 +351,40 @@ bool integer_at(const redisReply* r, size_t i, int64_t& out) {
 
 } // namespace
 
+namespace {
+
+/// The commands every new connection starts with, for both clients: CLIENT
+/// SETNAME (when named; step -1), then SCRIPT LOAD of each script (step =
+/// the script). SCRIPT LOAD is idempotent, so a Redis that restarted empty
+/// is ready again at once instead of answering NOSCRIPT to the first call
+/// of every connection. `f(step, argv, lens)` gets three arguments each.
+template <class F>
+void for_each_setup_command(const rate_limiter_options& opts, F f) {
+  if (!opts.client_name.empty()) {
+    const char* argv[] = {"CLIENT", "SETNAME", opts.client_name.c_str()};
+    size_t lens[] = {6, 7, opts.client_name.size()};
+    f(-1, argv, lens);
+  }
+  for (int s = 0; s < script_count; ++s) {
+    const char* argv[] = {"SCRIPT", "LOAD", script_source[s]};
+    size_t lens[] = {6, 4, std::strlen(script_source[s])};
+    f(s, argv, lens);
+  }
+}
+
+/// True, with the reason in `err`, when the reply to set-up `step` fails
+/// the connection: a script Redis will not load. A refused CLIENT SETNAME
+/// (a bad name) is not worth failing over.
+bool setup_refused(int step, const redisReply* r, std::string& err) {
+  if (step < 0 || r->type == REDIS_REPLY_STRING)
+    return false;
+  err = r->type == REDIS_REPLY_ERROR ? std::string{r->str, r->len}
+                                     : std::string{"unexpected SCRIPT LOAD"};
+  return true;
+}
+
+} // namespace
+
 namespace detail {
 
 bool rate_limiter_state::connect(rl_connection& c, std::string& err) {
@@ -368,23 +401,14 @@ bool rate_limiter_state::connect(rl_connection& c, std::string& err) {
     return false;
   }
   redisSetTimeout(c.ctx, tv);
-  // One round trip names the connection and loads both scripts. SCRIPT LOAD
-  // is idempotent, so a Redis that restarted empty is ready again at once
-  // instead of answering NOSCRIPT to the first call of every thread.
-  int expected = 0;
-  if (!opts.client_name.empty()) {
-    const char* argv[] = {"CLIENT", "SETNAME", opts.client_name.c_str()};
-    size_t lens[] = {6, 7, opts.client_name.size()};
+  // One round trip names the connection and loads both scripts.
+  std::vector<int> steps;
+  for_each_setup_command(opts, [&](int step, const char** argv,
+                                   const size_t* lens) {
     redisAppendCommandArgv(c.ctx, 3, argv, lens);
-    ++expected;
-  }
-  for (int s = 0; s < script_count; ++s) {
-    const char* argv[] = {"SCRIPT", "LOAD", script_source[s]};
-    size_t lens[] = {6, 4, std::strlen(script_source[s])};
-    redisAppendCommandArgv(c.ctx, 3, argv, lens);
-  }
-  expected += script_count;
-  for (int i = 0; i < expected; ++i) {
+    steps.push_back(step);
+  });
+  for (int step : steps) {
     void* raw = nullptr;
     if (redisGetReply(c.ctx, &raw) != REDIS_OK) {
       err = c.ctx->errstr;
@@ -392,17 +416,10 @@ bool rate_limiter_state::connect(rl_connection& c, std::string& err) {
       return false;
     }
     reply_ptr r{static_cast<redisReply*>(raw)};
-    int script = i - (expected - script_count);
-    if (script < 0) {
-      // CLIENT SETNAME: a refusal (bad name) is not worth failing over.
-      continue;
-    }
-    if (r->type != REDIS_REPLY_STRING) {
-      err = r->type == REDIS_REPLY_ERROR ? r->str : "unexpected SCRIPT LOAD";
+    if (setup_refused(step, r.get(), err)) {
       back_off(c);
       return false;
     }
-    c.sha[script].assign(r->str, r->len);
   }
   return true;
 }
@@ -474,7 +491,7 @@ reply_ptr rate_limiter_state::eval(rl_connection& c, int script,
       }
       fresh = true;
     }
-    script_call call{c.sha[script], script, reloaded, args, nargs};
+    script_call call{script_sha[script], script, reloaded, args, nargs};
     call.set_key(key);
     errno = 0;
     reply_ptr r{static_cast<redisReply*>(
@@ -541,7 +558,7 @@ rate_limiter_state::eval_many(rl_connection& c, int script,
     }
     fresh = true;
   }
-  script_call call{c.sha[script], script, false, args, nargs};
+  script_call call{script_sha[script], script, false, args, nargs};
   for (size_t i = 0; i < keys.size(); ++i) {
     call.set_key(keys[i]);
     if (last_args != nullptr && nargs > 0)
@@ -905,7 +922,7 @@ struct rl_pipeline final : loop_watcher {
   };
 
   /// What the next reply answers: a batch's call, or the connection's
-  /// set-up (batch null; index -1 CLIENT SETNAME, else the script loaded).
+  /// set-up (batch null; index the set-up step, for_each_setup_command).
   struct expected_reply {
     batch* owner;
     int index;
@@ -1054,21 +1071,13 @@ struct rl_pipeline final : loop_watcher {
       backoff.failed(st->opts);
       return false;
     }
-    // Name the connection and load both scripts ahead of the first calls,
-    // in the same write: the calls' EVALSHA names the SHA1 computed here,
-    // which is the one SCRIPT LOAD answers.
-    if (!st->opts.client_name.empty()) {
-      const char* argv[] = {"CLIENT", "SETNAME", st->opts.client_name.c_str()};
-      size_t lens[] = {6, 7, st->opts.client_name.size()};
+    // Ahead of the first calls, in the same write: their EVALSHA names the
+    // SHA1 computed here, the one SCRIPT LOAD answers.
+    for_each_setup_command(st->opts, [&](int step, const char** argv,
+                                         const size_t* lens) {
       append_command(3, argv, lens);
-      expected.push_back({nullptr, -1, false});
-    }
-    for (int s = 0; s < script_count; ++s) {
-      const char* argv[] = {"SCRIPT", "LOAD", script_source[s]};
-      size_t lens[] = {6, 4, std::strlen(script_source[s])};
-      append_command(3, argv, lens);
-      expected.push_back({nullptr, s, false});
-    }
+      expected.push_back({nullptr, step, false});
+    });
     return true;
   }
 
@@ -1194,15 +1203,9 @@ struct rl_pipeline final : loop_watcher {
     expected.pop_front();
     proven = true;
     if (e.owner == nullptr) {
-      // CLIENT SETNAME: a refusal (bad name) is not worth failing over. A
-      // script Redis will not load fails the connection, as a blocking
-      // connect does.
-      if (e.index >= 0 && r->type != REDIS_REPLY_STRING) {
-        fail_connection(r->type == REDIS_REPLY_ERROR
-                          ? std::string{r->str, r->len}
-                          : std::string{"unexpected SCRIPT LOAD"},
-                        false, true);
-      }
+      std::string err;
+      if (setup_refused(e.index, r.get(), err))
+        fail_connection(err, false, true);
       return;
     }
     backoff.answered();
