@@ -590,7 +590,7 @@ public:
     auto known = watched_fds_.find(fd);
     if (known != watched_fds_.end()) {
       ev.data.u64 = known->second;
-      watchers_[known->second].watcher = w;
+      watchers_[known->second] = w;
       return epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev) == 0;
     }
     auto id = next_id_++;
@@ -598,7 +598,7 @@ public:
     if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0)
       return false;
     watched_fds_.emplace(fd, id);
-    watchers_.emplace(id, watched{fd, w});
+    watchers_.emplace(id, w);
     return true;
   }
 
@@ -752,7 +752,7 @@ private:
       ids.push_back(id);
     for (auto id : ids) // a tick may unwatch any of them
       if (auto w = watchers_.find(id); w != watchers_.end())
-        w->second.watcher->on_tick(now);
+        w->second->on_tick(now);
     run_deferred();
   }
 
@@ -823,7 +823,7 @@ private:
     auto* c = find(id);
     if (c == nullptr) {
       if (auto w = watchers_.find(id); w != watchers_.end())
-        w->second.watcher->on_ready(events);
+        w->second->on_ready(events);
       return;
     }
     if ((events & EPOLLOUT) != 0) {
@@ -1070,11 +1070,7 @@ private:
   std::unordered_map<uint64_t, std::unique_ptr<connection>> connections_;
   /// Sockets of loop-local clients (loop_io::watch), tagged from the same
   /// ids as connections.
-  struct watched {
-    int fd;
-    loop_watcher* watcher;
-  };
-  std::unordered_map<uint64_t, watched> watchers_;
+  std::unordered_map<uint64_t, loop_watcher*> watchers_;
   std::unordered_map<int, uint64_t> watched_fds_;
   std::unordered_map<const void*, std::shared_ptr<void>> locals_;
   uint64_t next_id_ = 2; // 0 and 1 tag the listener and the wake-up fd
