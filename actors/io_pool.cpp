@@ -1,8 +1,12 @@
 #include "actors/io_pool.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <deque>
+#include <map>
 #include <memory>
+#include <tuple>
 #include <vector>
 
 #include "adapters/log.hpp"
@@ -197,56 +201,138 @@ caf::expected<caf::message> settle(atomic_write& w, std::vector<pg_rows>& rows) 
   }
 }
 
+/// What one attempt of a group transaction runs: the writes' statements in
+/// order, merged where they allow it (statement::merge_key), and for each
+/// statement run, the writes it answers.
+struct transaction_plan {
+  std::vector<const pg_connection::statement*> run;
+  /// Per statement run: the live writes (positions in `live`) it belongs
+  /// to; more than one for a merged statement.
+  std::vector<std::vector<size_t>> owners;
+  /// Per live write, per own statement: the statement run that answers it.
+  struct answer_source {
+    size_t run_index = 0;
+    bool merged = false;
+    /// For a merged counter: what the writes after this one added.
+    int64_t added_after = 0;
+  };
+  std::vector<std::vector<answer_source>> answered_by;
+  /// The merged statements (the last one's parameters with the counts
+  /// summed); a deque keeps the addresses in `run` stable.
+  std::deque<pg_connection::statement> merged;
+};
+
+int64_t merge_count_of(const pg_connection::statement& st) {
+  auto& p = st.params.at(static_cast<size_t>(st.merge_count));
+  return p ? std::strtoll(p->c_str(), nullptr, 10) : 0;
+}
+
+transaction_plan plan_transaction(const std::vector<atomic_write>& writes,
+                                  const std::vector<size_t>& live) {
+  transaction_plan plan;
+  plan.answered_by.resize(live.size());
+  // Merged statements by name and key: the statement run, its total so
+  // far, and its contributors (live position, own index, own count).
+  struct merge_group {
+    size_t run_index = 0;
+    int64_t total = 0;
+    std::vector<std::tuple<size_t, size_t, int64_t>> parts;
+  };
+  std::map<std::pair<std::string, std::string>, merge_group> groups;
+  for (size_t k = 0; k < live.size(); ++k) {
+    auto& own = writes[live[k]].statements;
+    plan.answered_by[k].resize(own.size());
+    for (size_t j = 0; j < own.size(); ++j) {
+      auto& st = own[j];
+      if (st.merge_key.empty() || st.merge_count < 0) {
+        plan.answered_by[k][j] = {plan.run.size(), false, 0};
+        plan.run.push_back(&st);
+        plan.owners.push_back({k});
+        continue;
+      }
+      auto [at, fresh] = groups.try_emplace(
+        std::make_pair(std::string{st.name}, st.merge_key));
+      auto& g = at->second;
+      if (fresh) {
+        g.run_index = plan.run.size();
+        plan.run.push_back(nullptr); // filled in below
+        plan.owners.emplace_back();
+      }
+      auto n = merge_count_of(st);
+      g.total += n;
+      g.parts.emplace_back(k, j, n);
+      auto& owners = plan.owners[g.run_index];
+      if (owners.empty() || owners.back() != k)
+        owners.push_back(k);
+    }
+  }
+  for (auto& [key, g] : groups) {
+    // The last write's parameters, as if each had run in turn.
+    auto& last_part = g.parts.back();
+    auto merged = writes[live[std::get<0>(last_part)]]
+                    .statements[std::get<1>(last_part)];
+    merged.params[static_cast<size_t>(merged.merge_count)]
+      = std::to_string(g.total);
+    plan.merged.push_back(std::move(merged));
+    plan.run[g.run_index] = &plan.merged.back();
+    auto after = g.total;
+    for (auto& [k, j, n] : g.parts) {
+      after -= n;
+      plan.answered_by[k][j] = {g.run_index, true, after};
+    }
+  }
+  return plan;
+}
+
 /// Commits `writes` in one transaction. A write whose own statement fails
 /// gets its refusal and the transaction runs again without it, so the
-/// others commit as if each had run alone, in order.
+/// others commit as if each had run alone, in order. Merged statements
+/// run once for all the writes that share them.
 std::vector<caf::expected<caf::message>>
 commit_together(pg_connection& c, std::vector<atomic_write>& writes) {
   std::vector<caf::expected<caf::message>> answers(
     writes.size(), caf::expected<caf::message>{caf::message{}});
-  // The live writes, each with its first statement's index in `stmts`.
   std::vector<size_t> live;
-  std::vector<size_t> first;
-  std::vector<pg_connection::statement> stmts;
-  for (size_t i = 0; i < writes.size(); ++i) {
+  for (size_t i = 0; i < writes.size(); ++i)
     live.push_back(i);
-    first.push_back(stmts.size());
-    for (auto& st : writes[i].statements)
-      stmts.push_back(std::move(st));
-  }
-  auto end_of = [&](size_t k) {
-    return k + 1 < live.size() ? first[k + 1] : stmts.size();
-  };
   while (!live.empty()) {
+    auto plan = plan_transaction(writes, live);
     try {
-      auto rows = stmts.empty() ? std::vector<pg_rows>{} : c.exec_atomic(stmts);
+      auto rows = plan.run.empty() ? std::vector<pg_rows>{}
+                                   : c.exec_atomic(plan.run);
       for (size_t k = 0; k < live.size(); ++k) {
         std::vector<pg_rows> own;
-        for (auto j = first[k]; j < end_of(k); ++j)
-          own.push_back(std::move(rows[j]));
+        for (auto& source : plan.answered_by[k]) {
+          auto& rows_run = rows[source.run_index];
+          if (!source.merged) {
+            own.push_back(std::move(rows_run));
+            continue;
+          }
+          // This write's counter: the total less what came after it.
+          auto value = rows_run.i64(0, 0) - source.added_after;
+          own.push_back(rows_run.with_value(0, 0, std::to_string(value)));
+        }
         answers[live[k]] = settle(writes[live[k]], own);
       }
       return answers;
     } catch (const pg_error& e) {
       if (e.connection_lost || e.statement < 0
-          || static_cast<size_t>(e.statement) >= stmts.size()) {
+          || static_cast<size_t>(e.statement) >= plan.run.size()) {
         for (auto i : live)
           answers[i] = to_error(e);
         return answers;
       }
-      auto at = static_cast<size_t>(e.statement);
-      size_t k = 0;
-      while (k + 1 < live.size() && first[k + 1] <= at)
-        ++k;
-      answers[live[k]] = refusal(writes[live[k]], e);
-      auto from = first[k];
-      auto count = end_of(k) - from;
-      stmts.erase(stmts.begin() + static_cast<std::ptrdiff_t>(from),
-                  stmts.begin() + static_cast<std::ptrdiff_t>(from + count));
-      live.erase(live.begin() + static_cast<std::ptrdiff_t>(k));
-      first.erase(first.begin() + static_cast<std::ptrdiff_t>(k));
-      for (auto j = k; j < first.size(); ++j)
-        first[j] -= count;
+      // Every write the failed statement belongs to is refused; the rest
+      // run again.
+      auto& failed = plan.owners[static_cast<size_t>(e.statement)];
+      std::vector<size_t> still;
+      for (size_t k = 0; k < live.size(); ++k) {
+        if (std::find(failed.begin(), failed.end(), k) != failed.end())
+          answers[live[k]] = refusal(writes[live[k]], e);
+        else
+          still.push_back(live[k]);
+      }
+      live = std::move(still);
     }
   }
   return answers;

@@ -442,25 +442,34 @@ std::vector<pg_connection::statement>
 share_credit_statements(const share_credit& credit, int64_t now_ms) {
   // This row has two writers: this statement (run by the recipient's
   // wishlist actor) and the share's own view commits. Both change their own
-  // column relative to the stored value (`items_added + 1` here,
+  // column relative to the stored value (`items_added + n` here,
   // `view_count + n` there) and PostgreSQL re-reads the row after waiting
   // for its lock, so neither can lose the other's update.
   //
   // No row updated means the share is gone or was revoked while the add was
   // on its way; then the guard's cast fails (22P02, "share_credit: ...")
-  // and the whole batch with it. Plain SQL has no RAISE (a plpgsql function
-  // like bump_wishlist_version would need a migration), and the cast's input
-  // depends on the row count, so the planner cannot fold it early.
-  return {{"share_credit_add",
+  // and with it the batch of every add merged into it. Plain SQL has no
+  // RAISE (a plpgsql function like bump_wishlist_version would need a
+  // migration), and the cast's input depends on the row count, so the
+  // planner cannot fold it early.
+  //
+  // The credit is a counter the group committer merges: the adds from one
+  // share that commit together update its row once (one row version per
+  // transaction instead of one per add, each of which the next update of
+  // the row would walk past).
+  pg_connection::statement credit_row{
+           "share_credit_add",
            "WITH credited AS (UPDATE wishlist_shares"
-           " SET items_added = items_added + 1,"
+           " SET items_added = items_added + $4::int,"
            " updated_at = to_timestamp($3::bigint / 1000.0)"
            " WHERE id = $1::uuid AND wishlist_id = $2 AND NOT is_revoked"
            " RETURNING items_added)"
            " SELECT coalesce(max(items_added)::text,"
            " 'share_credit: share ' || $1 || ' is not live')::bigint"
            " FROM credited",
-           {credit.share_id, credit.share_wishlist_id, ms(now_ms)}},
+           {credit.share_id, credit.share_wishlist_id, ms(now_ms), "1"},
+           credit.share_id, 3};
+  return {std::move(credit_row),
           outbox_insert_many(social_topic, credit.share_wishlist_id,
                              social_schema, {credit.event_json}, now_ms)};
 }

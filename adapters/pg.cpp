@@ -6,6 +6,7 @@
 #include <cstring>
 #include <dirent.h>
 #include <fstream>
+#include <new>
 #include <sstream>
 
 #include <libpq-fe.h>
@@ -65,6 +66,19 @@ bool pg_rows::boolean(int row, int col) const {
 int64_t pg_rows::affected() const {
   const char* n = res_ != nullptr ? PQcmdTuples(res_) : "";
   return *n != '\0' ? std::strtoll(n, nullptr, 10) : 0;
+}
+
+pg_rows pg_rows::with_value(int row, int col, const std::string& text) const {
+  PGresult* copy = PQcopyResult(res_, PG_COPYRES_ATTRS | PG_COPYRES_TUPLES);
+  if (copy == nullptr
+      || PQsetvalue(copy, row, col, const_cast<char*>(text.c_str()),
+                    static_cast<int>(text.size()))
+           == 0) {
+    if (copy != nullptr)
+      PQclear(copy);
+    throw std::bad_alloc();
+  }
+  return pg_rows{copy};
 }
 
 // -- pg_connection --------------------------------------------------------------
@@ -157,7 +171,7 @@ pg_rows pg_connection::exec(const char* name, const char* sql,
 }
 
 std::vector<pg_rows>
-pg_connection::exec_atomic(const std::vector<statement>& batch) {
+pg_connection::exec_atomic(const std::vector<const statement*>& batch) {
   ensure_connected();
   if (PQenterPipelineMode(conn_) != 1)
     throw pg_error("cannot enter pipeline mode", "", false);
@@ -173,7 +187,7 @@ pg_connection::exec_atomic(const std::vector<statement>& batch) {
     throw pg_error("pipeline send failed: " + msg, "08006", true);
   };
   for (int index = 0; index < static_cast<int>(batch.size()); ++index) {
-    auto& st = batch[static_cast<size_t>(index)];
+    auto& st = *batch[static_cast<size_t>(index)];
     bool known = std::find(prepared_.begin(), prepared_.end(), st.name)
                    != prepared_.end()
                  || std::find(newly_prepared.begin(), newly_prepared.end(),

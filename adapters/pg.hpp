@@ -57,6 +57,9 @@ public:
   bool boolean(int row, int col) const;
   /// Rows affected by an INSERT/UPDATE/DELETE.
   int64_t affected() const;
+  /// A copy of these rows with one value replaced by `text` (the answer
+  /// of one of several writes that shared a merged statement).
+  pg_rows with_value(int row, int col, const std::string& text) const;
 
 private:
   pg_result* res_;
@@ -94,13 +97,22 @@ public:
     const char* name;
     const char* sql;
     std::vector<pg_param> params;
+    /// A counter increment that the group committer may merge: the
+    /// statements of one transaction with the same name and the same
+    /// non-empty `merge_key` run once, with the last one's parameters and
+    /// the sum of their counts (parameter `merge_count`, an integer). Such
+    /// a statement answers one row whose first column is the counter after
+    /// the increment (each merged write is answered the value it would
+    /// have seen alone), and its failure is every merged write's failure.
+    std::string merge_key = {};
+    int merge_count = -1;
   };
 
   /// Runs `batch` atomically in one network round trip: libpq pipeline
   /// mode sends every statement and a single Sync, and the server runs
   /// them as one implicit transaction (all or nothing). Returns each
   /// statement's rows; throws pg_error for the first failure.
-  std::vector<pg_rows> exec_atomic(const std::vector<statement>& batch);
+  std::vector<pg_rows> exec_atomic(const std::vector<const statement*>& batch);
 
   void begin() {
     exec_simple("BEGIN");

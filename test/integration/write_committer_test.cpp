@@ -5,6 +5,7 @@
 #include <chrono>
 #include <future>
 #include <thread>
+#include <map>
 #include <memory>
 #include <set>
 
@@ -210,6 +211,131 @@ BOOST_FIXTURE_TEST_CASE(each_write_gets_its_own_results, fixture) {
     BOOST_TEST(*answers[static_cast<size_t>(i)] == i * 10);
   }
   BOOST_TEST(count() == 10);
+}
+
+namespace {
+
+/// A write of a row of its own plus `count` added to counter `counter`,
+/// as a mergeable statement (pg_connection::statement::merge_key) whose
+/// SQL may leave a row per run behind; answers the counter's value. Its
+/// refusal maps the increment's guard (22P02: no such counter).
+atomic_write row_and_increment(const std::string& row_sql,
+                               const std::string& increment_sql,
+                               const std::string& row,
+                               const std::string& counter, int count) {
+  auto w = make_atomic_write<int64_t>(
+    {{"committer_test_insert_row", row_sql.c_str(), {row, "0"}},
+     {"committer_test_increment", increment_sql.c_str(),
+      {counter, std::to_string(count)}, counter, 1}},
+    [](std::vector<pg_rows>& rows) -> caf::expected<int64_t> {
+      if (rows.size() != 2)
+        return make_error(errc::internal, "wrong number of results");
+      return rows.at(1).i64(0, 0);
+    });
+  w.refused = [](const pg_error& e) -> caf::error {
+    if (e.sqlstate == "22P02")
+      return make_error(errc::not_found, "no such counter");
+    return caf::none;
+  };
+  return w;
+}
+
+} // namespace
+
+BOOST_FIXTURE_TEST_CASE(increments_of_one_counter_in_one_transaction_run_once,
+                        fixture) {
+  sql.reserve(8);
+  sql.push_back("INSERT INTO " + table + " (id, v) VALUES ($1, $2::bigint)");
+  sql.push_back("WITH bumped AS (UPDATE " + table
+                + " SET v = v + $2::bigint WHERE id = $1 RETURNING v),"
+                  " logged AS (INSERT INTO " + table
+                + " (id, v) VALUES ('run-' || gen_random_uuid(), 0))"
+                  " SELECT coalesce(max(v)::text, 'no counter ' || $1)::bigint"
+                  " FROM bumped");
+  db.exec_simple("INSERT INTO " + table + " VALUES ('a', 100), ('b', 1000)");
+  std::vector<atomic_write> writes;
+  writes.push_back(sleeper(300));
+  std::map<std::string, int64_t> expected{{"a", 100}, {"b", 1000}};
+  std::vector<int64_t> seen_alone; // what each would see run one by one
+  for (int i = 0; i < 20; ++i) {
+    auto counter = i % 2 == 0 ? "a" : "b";
+    auto n = i % 3 + 1;
+    writes.push_back(row_and_increment(
+      sql[0], sql[1], "row" + std::to_string(i), counter, n));
+    seen_alone.push_back(expected[counter] += n);
+  }
+  auto answers = send_all(std::move(writes));
+  for (size_t i = 0; i < seen_alone.size(); ++i) {
+    BOOST_REQUIRE_MESSAGE(answers[i + 1], "write " << i << " failed");
+    BOOST_TEST(*answers[i + 1] == seen_alone[i], "write " << i);
+  }
+  auto value = [&](const std::string& id) {
+    return db.exec_simple("SELECT v FROM " + table + " WHERE id = '" + id + "'")
+      .i64(0, 0);
+  };
+  BOOST_TEST(value("a") == expected["a"]);
+  BOOST_TEST(value("b") == expected["b"]);
+  // One run per counter, not one per write.
+  BOOST_TEST(db.exec_simple("SELECT count(*) FROM " + table
+                            + " WHERE id LIKE 'run-%'")
+               .i64(0, 0)
+             == 2);
+  BOOST_TEST(db.exec_simple("SELECT count(*) FROM " + table
+                            + " WHERE id LIKE 'row%'")
+               .i64(0, 0)
+             == 20);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_refused_increment_refuses_every_write_merged_into_it,
+                        fixture) {
+  sql.reserve(8);
+  sql.push_back("INSERT INTO " + table + " (id, v) VALUES ($1, $2::bigint)");
+  sql.push_back("WITH bumped AS (UPDATE " + table
+                + " SET v = v + $2::bigint WHERE id = $1 RETURNING v)"
+                  " SELECT coalesce(max(v)::text, 'no counter ' || $1)::bigint"
+                  " FROM bumped");
+  // Every attempt of the transaction takes a number (sequences ignore
+  // rollbacks), so the sequence counts the attempts.
+  auto attempts = table + "_attempts";
+  sql.push_back("SELECT nextval('" + attempts + "')");
+  db.exec_simple("CREATE SEQUENCE " + attempts);
+  db.exec_simple("INSERT INTO " + table + " VALUES ('live', 0)");
+  std::vector<atomic_write> writes;
+  writes.push_back(sleeper(300));
+  writes.push_back(make_atomic_write<int64_t>(
+    {{"committer_test_attempt", sql[2].c_str(), {}}},
+    [](std::vector<pg_rows>& rows) -> caf::expected<int64_t> {
+      return rows.at(0).i64(0, 0);
+    }));
+  int64_t live = 0;
+  for (int i = 0; i < 10; ++i) {
+    bool gone = i % 2 == 0;
+    writes.push_back(row_and_increment(
+      sql[0], sql[1], "row" + std::to_string(i), gone ? "gone" : "live", 1));
+  }
+  auto answers = send_all(std::move(writes));
+  db.exec_simple("DROP SEQUENCE " + attempts);
+  for (int i = 0; i < 10; ++i) {
+    auto& a = answers[static_cast<size_t>(i) + 2];
+    if (i % 2 == 0) {
+      BOOST_REQUIRE_MESSAGE(!a, "write " << i << " committed");
+      BOOST_TEST(is(a.error(), errc::not_found));
+    } else {
+      BOOST_REQUIRE_MESSAGE(a, "write " << i << " failed");
+      BOOST_TEST(*a == ++live);
+    }
+  }
+  // The first attempt failed on the merged increment of "gone"; its five
+  // writes were refused at once and the second attempt committed.
+  BOOST_REQUIRE(answers[1]);
+  BOOST_TEST(*answers[1] == 2);
+  BOOST_TEST(db.exec_simple("SELECT count(*) FROM " + table
+                            + " WHERE id LIKE 'row%'")
+               .i64(0, 0)
+             == 5);
+  BOOST_TEST(db.exec_simple("SELECT v FROM " + table + " WHERE id = 'live'")
+               .i64(0, 0)
+             == 5);
 }
 
 namespace {
