@@ -6,6 +6,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <string_view>
 #include <tuple>
 #include <vector>
 
@@ -217,25 +218,43 @@ struct transaction_plan {
     int64_t added_after = 0;
   };
   std::vector<std::vector<answer_source>> answered_by;
-  /// The merged statements (the last one's parameters with the counts
-  /// summed); a deque keeps the addresses in `run` stable.
+  /// The merged statements (the last one's parameters, the merged one
+  /// combined); a deque keeps the addresses in `run` stable.
   std::deque<pg_connection::statement> merged;
 };
 
-int64_t merge_count_of(const pg_connection::statement& st) {
-  auto& p = st.params.at(static_cast<size_t>(st.merge_count));
-  return p ? std::strtoll(p->c_str(), nullptr, 10) : 0;
+using merge_kind = pg_connection::merge_kind;
+
+const std::string& merge_param_of(const pg_connection::statement& st) {
+  static const std::string none;
+  auto& p = st.params.at(static_cast<size_t>(st.merge_param));
+  return p ? *p : none;
+}
+
+/// The elements of a JSON array's text, without its brackets.
+std::string_view array_elements(std::string_view array) {
+  auto open = array.find('[');
+  auto close = array.rfind(']');
+  if (open == std::string_view::npos || close == std::string_view::npos
+      || close <= open)
+    return {};
+  auto inner = array.substr(open + 1, close - open - 1);
+  auto first = inner.find_first_not_of(" \t\r\n");
+  return first == std::string_view::npos ? std::string_view{}
+                                         : inner.substr(first);
 }
 
 transaction_plan plan_transaction(const std::vector<atomic_write>& writes,
                                   const std::vector<size_t>& live) {
   transaction_plan plan;
   plan.answered_by.resize(live.size());
-  // Merged statements by name and key: the statement run, its total so
-  // far, and its contributors (live position, own index, own count).
+  // Merged statements by name and key: the statement run, the combined
+  // parameter so far, and its contributors (live position, own index, own
+  // count for a sum).
   struct merge_group {
     size_t run_index = 0;
     int64_t total = 0;
+    std::string rows;
     std::vector<std::tuple<size_t, size_t, int64_t>> parts;
   };
   std::map<std::pair<std::string, std::string>, merge_group> groups;
@@ -244,7 +263,8 @@ transaction_plan plan_transaction(const std::vector<atomic_write>& writes,
     plan.answered_by[k].resize(own.size());
     for (size_t j = 0; j < own.size(); ++j) {
       auto& st = own[j];
-      if (st.merge_key.empty() || st.merge_count < 0) {
+      if (st.merge == merge_kind::none || st.merge_key.empty()
+          || st.merge_param < 0) {
         plan.answered_by[k][j] = {plan.run.size(), false, 0};
         plan.run.push_back(&st);
         plan.owners.push_back({k});
@@ -258,8 +278,16 @@ transaction_plan plan_transaction(const std::vector<atomic_write>& writes,
         plan.run.push_back(nullptr); // filled in below
         plan.owners.emplace_back();
       }
-      auto n = merge_count_of(st);
-      g.total += n;
+      int64_t n = 0;
+      if (st.merge == merge_kind::sum) {
+        n = std::strtoll(merge_param_of(st).c_str(), nullptr, 10);
+        g.total += n;
+      } else if (auto rows = array_elements(merge_param_of(st));
+                 !rows.empty()) {
+        if (!g.rows.empty())
+          g.rows += ',';
+        g.rows.append(rows);
+      }
       g.parts.emplace_back(k, j, n);
       auto& owners = plan.owners[g.run_index];
       if (owners.empty() || owners.back() != k)
@@ -271,8 +299,9 @@ transaction_plan plan_transaction(const std::vector<atomic_write>& writes,
     auto& last_part = g.parts.back();
     auto merged = writes[live[std::get<0>(last_part)]]
                     .statements[std::get<1>(last_part)];
-    merged.params[static_cast<size_t>(merged.merge_count)]
-      = std::to_string(g.total);
+    merged.params[static_cast<size_t>(merged.merge_param)]
+      = merged.merge == merge_kind::sum ? std::to_string(g.total)
+                                        : "[" + g.rows + "]";
     plan.merged.push_back(std::move(merged));
     plan.run[g.run_index] = &plan.merged.back();
     auto after = g.total;
@@ -306,6 +335,10 @@ commit_together(pg_connection& c, std::vector<atomic_write>& writes) {
           auto& rows_run = rows[source.run_index];
           if (!source.merged) {
             own.push_back(std::move(rows_run));
+            continue;
+          }
+          if (plan.run[source.run_index]->merge != merge_kind::sum) {
+            own.push_back(rows_run.without_rows());
             continue;
           }
           // This write's counter: the total less what came after it.

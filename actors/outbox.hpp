@@ -15,6 +15,8 @@ namespace vantage {
 
 /// The statement that inserts one event row; put it in the same atomic
 /// batch (pg_connection::exec_atomic) as the change that caused the event.
+/// The group committer merges the outbox inserts of one transaction into
+/// one statement (in the writes' order).
 pg_connection::statement outbox_insert(const std::string& event_id,
                                        const std::string& topic,
                                        const std::string& key,

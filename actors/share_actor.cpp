@@ -468,7 +468,7 @@ share_credit_statements(const share_credit& credit, int64_t now_ms) {
            " 'share_credit: share ' || $1 || ' is not live')::bigint"
            " FROM credited",
            {credit.share_id, credit.share_wishlist_id, ms(now_ms), "1"},
-           credit.share_id, 3};
+           credit.share_id, 3, pg_connection::merge_kind::sum};
   return {std::move(credit_row),
           outbox_insert_many(social_topic, credit.share_wishlist_id,
                              social_schema, {credit.event_json}, now_ms)};

@@ -81,6 +81,13 @@ pg_rows pg_rows::with_value(int row, int col, const std::string& text) const {
   return pg_rows{copy};
 }
 
+pg_rows pg_rows::without_rows() const {
+  PGresult* copy = PQcopyResult(res_, PG_COPYRES_ATTRS);
+  if (copy == nullptr)
+    throw std::bad_alloc();
+  return pg_rows{copy};
+}
+
 // -- pg_connection --------------------------------------------------------------
 
 pg_connection::pg_connection(std::string url, int timeout_ms,

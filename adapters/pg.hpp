@@ -60,6 +60,8 @@ public:
   /// A copy of these rows with one value replaced by `text` (the answer
   /// of one of several writes that shared a merged statement).
   pg_rows with_value(int row, int col, const std::string& text) const;
+  /// A copy of the columns without the rows.
+  pg_rows without_rows() const;
 
 private:
   pg_result* res_;
@@ -92,20 +94,32 @@ public:
   /// Runs a plain SQL string (no parameters; may hold several statements).
   pg_rows exec_simple(const std::string& sql);
 
+  /// How the group committer may merge the statements of one transaction
+  /// that have the same name and the same non-empty `merge_key`: they run
+  /// once, with the last one's parameters except `merge_param`, which
+  /// combines theirs. A merged statement's failure is every merged write's
+  /// failure.
+  enum class merge_kind {
+    none,
+    /// An integer count added to a counter: `merge_param` is the sum, and
+    /// the statement answers one row whose first column is the counter
+    /// after the increment; each merged write is answered the value it
+    /// would have seen alone.
+    sum,
+    /// Rows to insert, as a JSON array: `merge_param` is the arrays
+    /// concatenated in order; each merged write is answered an empty
+    /// result.
+    json_array,
+  };
+
   /// One statement of an atomic batch.
   struct statement {
     const char* name;
     const char* sql;
     std::vector<pg_param> params;
-    /// A counter increment that the group committer may merge: the
-    /// statements of one transaction with the same name and the same
-    /// non-empty `merge_key` run once, with the last one's parameters and
-    /// the sum of their counts (parameter `merge_count`, an integer). Such
-    /// a statement answers one row whose first column is the counter after
-    /// the increment (each merged write is answered the value it would
-    /// have seen alone), and its failure is every merged write's failure.
     std::string merge_key = {};
-    int merge_count = -1;
+    int merge_param = -1;
+    merge_kind merge = merge_kind::none;
   };
 
   /// Runs `batch` atomically in one network round trip: libpq pipeline

@@ -66,6 +66,13 @@ struct fixture {
     return db.exec_simple("SELECT count(*) FROM " + table).i64(0, 0);
   }
 
+  /// Rows whose id is LIKE `pattern`.
+  int64_t count_like(const std::string& pattern) {
+    return db.exec_simple("SELECT count(*) FROM " + table + " WHERE id LIKE '"
+                          + pattern + "'")
+      .i64(0, 0);
+  }
+
   /// A write of one row that answers the id of its transaction.
   atomic_write insert(const std::string& id, int64_t v) {
     sql.push_back("INSERT INTO " + table
@@ -226,7 +233,8 @@ atomic_write row_and_increment(const std::string& row_sql,
   auto w = make_atomic_write<int64_t>(
     {{"committer_test_insert_row", row_sql.c_str(), {row, "0"}},
      {"committer_test_increment", increment_sql.c_str(),
-      {counter, std::to_string(count)}, counter, 1}},
+      {counter, std::to_string(count)}, counter, 1,
+      pg_connection::merge_kind::sum}},
     [](std::vector<pg_rows>& rows) -> caf::expected<int64_t> {
       if (rows.size() != 2)
         return make_error(errc::internal, "wrong number of results");
@@ -276,14 +284,8 @@ BOOST_FIXTURE_TEST_CASE(increments_of_one_counter_in_one_transaction_run_once,
   BOOST_TEST(value("a") == expected["a"]);
   BOOST_TEST(value("b") == expected["b"]);
   // One run per counter, not one per write.
-  BOOST_TEST(db.exec_simple("SELECT count(*) FROM " + table
-                            + " WHERE id LIKE 'run-%'")
-               .i64(0, 0)
-             == 2);
-  BOOST_TEST(db.exec_simple("SELECT count(*) FROM " + table
-                            + " WHERE id LIKE 'row%'")
-               .i64(0, 0)
-             == 20);
+  BOOST_TEST(count_like("run-%") == 2);
+  BOOST_TEST(count_like("row%") == 20);
 }
 
 BOOST_FIXTURE_TEST_CASE(a_refused_increment_refuses_every_write_merged_into_it,
@@ -329,13 +331,61 @@ BOOST_FIXTURE_TEST_CASE(a_refused_increment_refuses_every_write_merged_into_it,
   // writes were refused at once and the second attempt committed.
   BOOST_REQUIRE(answers[1]);
   BOOST_TEST(*answers[1] == 2);
-  BOOST_TEST(db.exec_simple("SELECT count(*) FROM " + table
-                            + " WHERE id LIKE 'row%'")
-               .i64(0, 0)
-             == 5);
+  BOOST_TEST(count_like("row%") == 5);
   BOOST_TEST(db.exec_simple("SELECT v FROM " + table + " WHERE id = 'live'")
                .i64(0, 0)
              == 5);
+}
+
+BOOST_FIXTURE_TEST_CASE(row_inserts_of_one_transaction_run_once_in_order,
+                        fixture) {
+  sql.reserve(8);
+  auto order = table + "_order";
+  db.exec_simple("CREATE SEQUENCE " + order);
+  sql.push_back("INSERT INTO " + table + " (id, v) VALUES ($1, 0)");
+  // Rows as a JSON array; each run also leaves a "run-" row behind.
+  sql.push_back("WITH logged AS (INSERT INTO " + table
+                + " (id, v) VALUES ('run-' || gen_random_uuid(), 0))"
+                  " INSERT INTO " + table + " (id, v) SELECT r->>0, nextval('"
+                + order + "') FROM json_array_elements($1::json)"
+                  " WITH ORDINALITY AS t(r, n) ORDER BY n");
+  std::vector<atomic_write> writes;
+  writes.push_back(sleeper(300));
+  std::vector<std::string> expected_order;
+  for (int i = 0; i < 12; ++i) {
+    // Writes of 0, 1 or 2 rows; the array's spacing varies.
+    std::string rows = i % 3 == 0 ? "[ ]" : "[";
+    for (int m = 0; m < i % 3; ++m) {
+      auto id = "w" + std::to_string(i) + "-" + std::to_string(m);
+      expected_order.push_back(id);
+      rows += (m > 0 ? ", [\"" : "[\"") + id + "\"]";
+    }
+    if (i % 3 != 0)
+      rows += "]";
+    writes.push_back(make_atomic_write<int64_t>(
+      {{"committer_test_own_row", sql[0].c_str(), {"own" + std::to_string(i)}},
+       {"committer_test_rows", sql[1].c_str(), {rows}, "rows", 0,
+        pg_connection::merge_kind::json_array}},
+      [](std::vector<pg_rows>& rows) -> caf::expected<int64_t> {
+        if (rows.size() != 2)
+          return make_error(errc::internal, "wrong number of results");
+        return rows.at(1).size();
+      }));
+  }
+  auto answers = send_all(std::move(writes));
+  for (size_t i = 1; i < answers.size(); ++i) {
+    BOOST_REQUIRE_MESSAGE(answers[i], "write " << i << " failed");
+    BOOST_TEST(*answers[i] == 0);
+  }
+  auto stored = db.exec_simple("SELECT id FROM " + table
+                               + " WHERE id LIKE 'w%' ORDER BY v");
+  std::vector<std::string> stored_order;
+  for (int r = 0; r < stored.size(); ++r)
+    stored_order.push_back(stored.str(r, 0));
+  db.exec_simple("DROP SEQUENCE " + order);
+  BOOST_TEST(stored_order == expected_order, boost::test_tools::per_element());
+  BOOST_TEST(count_like("run-%") == 1);
+  BOOST_TEST(count_like("own%") == 12);
 }
 
 namespace {
