@@ -116,10 +116,20 @@ caf::expected<wishlist_record> load_wishlist(pg_connection& c,
 /// The version guard of an item change: fails the whole batch with 40001
 /// (errc::conflict) unless the row still has the version this activation
 /// loaded, so a brief double activation cannot lose a write.
+///
+/// The update itself is plain SQL; bump_wishlist_version (plpgsql, which
+/// can raise 40001) runs only when it matched no row, and then raises, as
+/// its own update cannot match either. COALESCE evaluates its second
+/// argument only when the first is null, so a write that keeps the guard
+/// skips the function call (~10 us of the one write backend per item).
 pg_connection::statement bump_version(const std::string& id, int64_t expected,
                                       int64_t now) {
   return {"wl_bump",
-          "SELECT bump_wishlist_version($1, $2::bigint, $3::bigint)",
+          "WITH bumped AS (UPDATE wishlists SET version = version + 1,"
+          " updated_at = to_timestamp($3::bigint / 1000.0)"
+          " WHERE id = $1 AND version = $2::bigint RETURNING version)"
+          " SELECT coalesce((SELECT version FROM bumped),"
+          " bump_wishlist_version($1, $2::bigint, $3::bigint))",
           {id, std::to_string(expected), std::to_string(now)}};
 }
 
