@@ -458,17 +458,19 @@ share_credit_statements(const share_credit& credit, int64_t now_ms) {
   // transaction instead of one per add, each of which the next update of
   // the row would walk past).
   pg_connection::statement credit_row{
-           "share_credit_add",
-           "WITH credited AS (UPDATE wishlist_shares"
-           " SET items_added = items_added + $4::int,"
-           " updated_at = to_timestamp($3::bigint / 1000.0)"
-           " WHERE id = $1::uuid AND wishlist_id = $2 AND NOT is_revoked"
-           " RETURNING items_added)"
-           " SELECT coalesce(max(items_added)::text,"
-           " 'share_credit: share ' || $1 || ' is not live')::bigint"
-           " FROM credited",
-           {credit.share_id, credit.share_wishlist_id, ms(now_ms), "1"},
-           credit.share_id, 3, pg_connection::merge_kind::sum};
+    "share_credit_add",
+    "WITH credited AS (UPDATE wishlist_shares"
+    " SET items_added = items_added + $4::int,"
+    " updated_at = to_timestamp($3::bigint / 1000.0)"
+    " WHERE id = $1::uuid AND wishlist_id = $2 AND NOT is_revoked"
+    " RETURNING items_added)"
+    " SELECT coalesce(max(items_added)::text,"
+    " 'share_credit: share ' || $1 || ' is not live')::bigint"
+    " FROM credited",
+    {credit.share_id, credit.share_wishlist_id, ms(now_ms), "1"},
+    credit.share_id,
+    3,
+    pg_connection::merge_kind::sum};
   return {std::move(credit_row),
           outbox_insert_many(social_topic, credit.share_wishlist_id,
                              social_schema, {credit.event_json}, now_ms)};
