@@ -17,8 +17,9 @@
 
 // The group committer (actors/io_pool.hpp) against the real PostgreSQL:
 // writes that queue behind a running transaction commit together, a write
-// whose own statement fails is answered alone while the others commit, and
-// every write gets its own statements' results.
+// whose own statement fails is answered alone while the others commit,
+// every write gets its own statements' results, and mergeable statements
+// (counter increments, row inserts) run once per transaction.
 
 using namespace vantage;
 using namespace vantage::test;
