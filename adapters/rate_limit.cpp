@@ -721,23 +721,25 @@ struct check_batch {
   }
 };
 
-std::vector<std::string> keys_of(const rate_limiter_state& st,
-                                 std::string_view rule,
-                                 const std::vector<std::string>& subjects) {
-  std::vector<std::string> keys;
-  keys.reserve(subjects.size());
+/// What both algorithms' batches start with: a valid policy, the script,
+/// and one key per subject of the rule.
+check_batch batch_of(const rate_limiter_state& st, script_id script,
+                     std::string_view rule,
+                     const std::vector<std::string>& subjects,
+                     const rate_limit_policy& p) {
+  check_policy(p);
+  check_batch b;
+  b.script = script;
+  b.keys.reserve(subjects.size());
   for (auto& subject : subjects)
-    keys.push_back(make_key(st.opts.key_prefix, rule, subject));
-  return keys;
+    b.keys.push_back(make_key(st.opts.key_prefix, rule, subject));
+  return b;
 }
 
 check_batch sliding_log_batch(rate_limiter_state& st, std::string_view rule,
                               const std::vector<std::string>& subjects,
                               const rate_limit_policy& p, int64_t now_ms) {
-  check_policy(p);
-  check_batch b;
-  b.script = sliding_log_script;
-  b.keys = keys_of(st, rule, subjects);
+  auto b = batch_of(st, sliding_log_script, rule, subjects, p);
   b.members.reserve(subjects.size());
   // Each counted request is its own log entry, also within one pipeline.
   for (size_t i = 0; i < subjects.size(); ++i) {
@@ -768,10 +770,7 @@ check_batch sliding_log_batch(rate_limiter_state& st, std::string_view rule,
 check_batch gcra_batch(rate_limiter_state& st, std::string_view rule,
                        const std::vector<std::string>& subjects,
                        const rate_limit_policy& p, int64_t now_ms) {
-  check_policy(p);
-  check_batch b;
-  b.script = gcra_script;
-  b.keys = keys_of(st, rule, subjects);
+  auto b = batch_of(st, gcra_script, rule, subjects, p);
   // Whole milliseconds keep the script's arithmetic exact; the capacity is
   // limit * T (not the window) so a burst is exactly `limit` even when the
   // window does not divide evenly (the sustained rate then rounds up a
