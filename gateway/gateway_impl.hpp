@@ -8,7 +8,6 @@
 #include <deque>
 #include <mutex>
 #include <optional>
-#include <regex>
 #include <string>
 #include <unordered_set>
 
@@ -21,6 +20,7 @@
 #include "adapters/redis.hpp"
 #include "adapters/json.hpp"
 #include "gateway/http_front.hpp"
+#include "gateway/route_template.hpp"
 #include "gateway/server.hpp"
 #include "messages/interfaces.hpp"
 #include "messages/render.hpp"
@@ -91,6 +91,8 @@ struct request_scope {
   const httplib::Request& req;
   httplib::Response& res;
   std::string request_id;
+  /// The values of the route's `{name}` parameters, in order.
+  std::vector<std::string> path_params;
   route_metrics* metrics = nullptr;
   std::chrono::steady_clock::time_point started;
   bool answered = false;
@@ -102,7 +104,7 @@ struct request_scope {
 
 using call_ptr = std::shared_ptr<request_scope>;
 
-/// Path segment `index`; an id that cannot exist answers like an unknown
+/// Path parameter `index`; an id that cannot exist answers like an unknown
 /// one, without a lookup.
 std::string path_id(request_scope& rq, size_t index, int status,
                     const char* code, const char* what);
@@ -126,9 +128,7 @@ struct gateway::impl {
   /// wrapper answers when it returns) or one in continuation form (runs on
   /// the loop that read the request and answers through `answer`).
   struct route_entry {
-    std::regex pattern;
-    /// The pattern's literal start: paths without it skip the regex.
-    std::string literal_prefix;
+    route_template path;
     /// Its name and method too.
     route_metrics* metrics = nullptr;
     handler_fn blocking;
@@ -293,7 +293,7 @@ struct gateway::impl {
   template <class F>
   void view_share_then(const call_ptr& c, F f) {
     limit_lookup_then(c, [this, c, f] {
-      auto token = c->req.matches[1].str();
+      const auto& token = c->path_params[0];
       if (!plausible_share_token(token))
         fail(404, "SHARE_NOT_FOUND", share_gone_message);
       ask_then<share_actor, shared_wishlist>(c, deps.shares, token, f,

@@ -208,9 +208,9 @@ void gateway::impl::register_render_routes() {
         });
   });
 
-  route("GET", R"(/social/([^/]+)/preview\.png)", "share_preview",
+  route("GET", "/social/{token}/preview.png", "share_preview",
         [this](request_scope& rq) {
-          auto token = rq.req.matches[1].str();
+          auto token = rq.path_params[0];
           if (!plausible_share_token(token) && token != "default")
             fail(404, "NOT_FOUND", "No such preview");
           std::string object_key;
@@ -242,18 +242,18 @@ void gateway::impl::register_render_routes() {
         });
 
   // The fallback under its contract key, for CDNs pointed at the gateway.
-  route("GET", R"(/social/default/wishlist-share-preview\.png)",
+  route("GET", "/social/default/wishlist-share-preview.png",
         "share_preview_default", [this](request_scope& rq) {
           rq.res.status = 200;
           rq.res.set_header("Cache-Control", "public, max-age=86400");
           rq.res.set_content(fallback_preview_png(), "image/png");
         });
 
-  route("GET", R"(/social/renders/([0-9a-f]{64})\.png)", "render_image",
+  route("GET", "/social/renders/{hash:sha256}.png", "render_image",
         [this](request_scope& rq) {
           auto got = deps.store
                        ? deps.store->get("social/renders/"
-                                         + rq.req.matches[1].str() + ".png")
+                                         + rq.path_params[0] + ".png")
                        : store_result{};
           if (!got.ok())
             fail(404, "NOT_FOUND", "No such image");

@@ -119,12 +119,12 @@ bool id_field(simdjson::dom::object& obj, const char* name, std::string& out,
 void gateway::impl::register_routes() {
   // -- catalog --------------------------------------------------------------------
 
-  route("PUT", R"(/api/v2/admin/products/([^/]+))", "product_upsert",
+  route("PUT", "/api/v2/admin/products/{id}", "product_upsert",
         [this](request_scope& rq) {
           auto user = authenticate(rq);
           if (user.account_type != "admin")
             fail(403, "FORBIDDEN", "Admin access required");
-          auto id = path_id(rq, 1, 422, "VALIDATION_FAILED", "Product id");
+          auto id = path_id(rq, 0, 422, "VALIDATION_FAILED", "Product id");
           auto body = json_body(rq);
           std::vector<field_problem> problems;
           product p;
@@ -162,9 +162,9 @@ void gateway::impl::register_routes() {
           reply_json(rq, 200, product_json(saved));
         });
 
-  async_route("GET", R"(/api/v2/products/([^/]+))", "product_get",
+  async_route("GET", "/api/v2/products/{id}", "product_get",
               [this](const call_ptr& c) {
-                auto id = path_id(*c, 1, 404, "NOT_FOUND", "Product");
+                auto id = path_id(*c, 0, 404, "NOT_FOUND", "Product");
                 ask_then<product_actor, product>(
                   c, deps.products, id,
                   [this, c](product& p) {
@@ -176,7 +176,7 @@ void gateway::impl::register_routes() {
   // -- wishlists (the literal "my" route first: it would match {id}) ------------
 
   async_route(
-    "POST", R"(/api/v2/wishlists/my/items)", "wishlist_my_items_add",
+    "POST", "/api/v2/wishlists/my/items", "wishlist_my_items_add",
     [this](const call_ptr& c) {
       auto user = verified_bearer(*c);
       auto body = json_body(*c);
@@ -212,7 +212,7 @@ void gateway::impl::register_routes() {
       });
     });
 
-  route("POST", R"(/api/v2/wishlists)", "wishlist_create",
+  route("POST", "/api/v2/wishlists", "wishlist_create",
         [this](request_scope& rq) {
           auto user = authenticate(rq);
           auto body = json_body(rq);
@@ -233,10 +233,10 @@ void gateway::impl::register_routes() {
           reply_json(rq, 201, w.take());
         });
 
-  async_route("GET", R"(/api/v2/wishlists/([^/]+))", "wishlist_get",
+  async_route("GET", "/api/v2/wishlists/{id}", "wishlist_get",
               [this](const call_ptr& c) {
                 auto user = verified_bearer(*c);
-                auto id = path_id(*c, 1, 404, "WISHLIST_NOT_FOUND",
+                auto id = path_id(*c, 0, 404, "WISHLIST_NOT_FOUND",
                                   "Wishlist");
                 ensure_user_then(c, user, [=] {
                   ask_then<wishlist_actor, wishlist_view>(
@@ -248,10 +248,10 @@ void gateway::impl::register_routes() {
                 });
               });
 
-  async_route("POST", R"(/api/v2/wishlists/([^/]+)/items)",
+  async_route("POST", "/api/v2/wishlists/{id}/items",
               "wishlist_items_add", [this](const call_ptr& c) {
                 auto user = verified_bearer(*c);
-                auto id = path_id(*c, 1, 404, "WISHLIST_NOT_FOUND",
+                auto id = path_id(*c, 0, 404, "WISHLIST_NOT_FOUND",
                                   "Wishlist");
                 auto body = json_body(*c);
                 std::vector<field_problem> problems;
@@ -270,11 +270,11 @@ void gateway::impl::register_routes() {
                 });
               });
 
-  route("DELETE", R"(/api/v2/wishlists/([^/]+)/items/([^/]+))",
+  route("DELETE", "/api/v2/wishlists/{id}/items/{product}",
         "wishlist_items_remove", [this](request_scope& rq) {
           auto user = authenticate(rq);
-          auto id = path_id(rq, 1, 404, "WISHLIST_NOT_FOUND", "Wishlist");
-          std::string item = rq.req.matches[2].str();
+          auto id = path_id(rq, 0, 404, "WISHLIST_NOT_FOUND", "Wishlist");
+          std::string item = rq.path_params[1];
           if (!plausible_id(item))
             fail(404, "NOT_FOUND", "Item does not exist");
           unwrap(ask<wishlist_actor, atom::ok>(self(), deps.wishlists, id,
@@ -334,9 +334,9 @@ void gateway::impl::register_routes() {
 
   // Product images of the catalog folder (demo thumbnails): plain file
   // names only, so no path leaves the folder.
-  route("GET", R"(/catalog/images/([A-Za-z0-9_.-]+))", "catalog_image",
+  route("GET", "/catalog/images/{name:file}", "catalog_image",
         [this](request_scope& rq) {
-          auto name = rq.req.matches[1].str();
+          auto name = rq.path_params[0];
           auto dot = name.rfind('.');
           auto ext = dot == std::string::npos ? "" : name.substr(dot + 1);
           const char* type = ext == "png"                   ? "image/png"

@@ -37,7 +37,7 @@ void fail_with(const caf::error& err) {
 
 std::string path_id(request_scope& rq, size_t index, int status,
                     const char* code, const char* what) {
-  auto id = rq.req.matches[index].str();
+  auto id = rq.path_params.at(index);
   if (!plausible_id(id))
     fail(status, code, std::string{what} + " does not exist");
   return id;
@@ -259,10 +259,7 @@ gateway::impl::add_route(const char* method, const std::string& pattern,
   rm.latency = &deps.metrics->get_histogram(
     "vantage_http_request_duration_seconds",
     "HTTP request latency by route", {{"route", name}});
-  auto& entry = routes.emplace_back();
-  entry.pattern = std::regex{pattern};
-  entry.literal_prefix
-    = pattern.substr(0, pattern.find_first_of("()[]{}.*+?^$|\\"));
+  auto& entry = routes.emplace_back(route_entry{route_template{pattern}});
   entry.metrics = &rm;
   return entry;
 }
@@ -284,10 +281,9 @@ void gateway::impl::dispatch(exchange_ptr x) {
   if (x->head)
     method = "GET";
   route_entry* found = nullptr;
+  std::vector<std::string> params;
   for (auto& r : routes)
-    if (method == r.metrics->method
-        && req.path.compare(0, r.literal_prefix.size(), r.literal_prefix) == 0
-        && std::regex_match(req.path, req.matches, r.pattern)) {
+    if (method == r.metrics->method && r.path.match(req.path, params)) {
       found = &r;
       break;
     }
@@ -300,6 +296,7 @@ void gateway::impl::dispatch(exchange_ptr x) {
   auto c = std::make_shared<request_scope>(std::move(x));
   c->started = std::chrono::steady_clock::now();
   c->request_id = request_id_of(c->req);
+  c->path_params = std::move(params);
   c->metrics = found->metrics;
   c->res.set_header("X-Request-ID", c->request_id);
   if (found->async) {

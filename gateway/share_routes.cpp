@@ -222,11 +222,11 @@ std::string gateway::impl::share_json(const share_info& s) {
 }
 
 void gateway::impl::register_share_routes() {
-  async_route("POST", R"(/api/v2/wishlists/([^/]+)/share)", "share_create",
+  async_route("POST", "/api/v2/wishlists/{id}/share", "share_create",
         [this](const call_ptr& c) {
           auto& rq = *c;
           auto user = verified_bearer(rq);
-          auto wishlist_id = path_id(rq, 1, 404, "WISHLIST_NOT_FOUND",
+          auto wishlist_id = path_id(rq, 0, 404, "WISHLIST_NOT_FOUND",
                                      "Wishlist");
           auto body = json_body(rq);
           std::vector<field_problem> problems;
@@ -293,10 +293,10 @@ void gateway::impl::register_share_routes() {
           });
         });
 
-  route("GET", R"(/api/v2/wishlists/([^/]+)/shares)", "share_list",
+  route("GET", "/api/v2/wishlists/{id}/shares", "share_list",
         [this](request_scope& rq) {
           auto user = authenticate(rq);
-          auto wishlist_id = path_id(rq, 1, 404, "WISHLIST_NOT_FOUND",
+          auto wishlist_id = path_id(rq, 0, 404, "WISHLIST_NOT_FOUND",
                                      "Wishlist");
           auto shares = unwrap(ask<wishlist_actor, std::vector<share_info>>(
             self(), deps.wishlists, wishlist_id, timeout, atom::list_v,
@@ -311,11 +311,11 @@ void gateway::impl::register_share_routes() {
           reply_json(rq, 200, std::move(out));
         });
 
-  route("PATCH", R"(/api/v2/wishlists/([^/]+)/shares/([^/]+))", "share_update",
+  route("PATCH", "/api/v2/wishlists/{id}/shares/{token}", "share_update",
         [this](request_scope& rq) {
           auto user = authenticate(rq);
-          auto wishlist_id = rq.req.matches[1].str();
-          auto token = rq.req.matches[2].str();
+          auto wishlist_id = rq.path_params[0];
+          auto token = rq.path_params[1];
           if (!plausible_id(wishlist_id) || !plausible_share_token(token))
             fail(404, "SHARE_NOT_FOUND", share_gone_message);
           auto body = json_body(rq);
@@ -336,11 +336,11 @@ void gateway::impl::register_share_routes() {
           reply_json(rq, 200, share_json(info));
         });
 
-  route("DELETE", R"(/api/v2/wishlists/([^/]+)/shares/([^/]+))",
+  route("DELETE", "/api/v2/wishlists/{id}/shares/{token}",
         "share_revoke", [this](request_scope& rq) {
           auto user = authenticate(rq);
-          auto wishlist_id = rq.req.matches[1].str();
-          auto token = rq.req.matches[2].str();
+          auto wishlist_id = rq.path_params[0];
+          auto token = rq.path_params[1];
           if (!plausible_id(wishlist_id) || !plausible_share_token(token))
             fail(404, "SHARE_NOT_FOUND", share_gone_message);
           unwrap(ask<share_actor, atom::ok>(self(), deps.shares, token,
@@ -350,7 +350,7 @@ void gateway::impl::register_share_routes() {
           reply_empty(rq, 204);
         });
 
-  async_route("GET", R"(/api/v2/wishlists/shared/([^/]+))", "share_view_json",
+  async_route("GET", "/api/v2/wishlists/shared/{token}", "share_view_json",
         [this](const call_ptr& c) {
           auto viewer = optional_user(*c);
           view_share_then(c, [this, c, viewer](shared_wishlist& w) {
@@ -386,7 +386,7 @@ void gateway::impl::register_share_routes() {
         });
 
   async_route(
-    "GET", R"(/wishlists/shared/([^/]+))", "share_view_html",
+    "GET", "/wishlists/shared/{token}", "share_view_html",
     [this](const call_ptr& c) {
       // The page of a share that is gone is HTML too, not the envelope.
       c->on_error = [this](request_scope& rq, const http_reply_error& e) {
