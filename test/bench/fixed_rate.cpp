@@ -25,6 +25,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -211,9 +212,18 @@ int main(int argc, char** argv) {
   auto last_send = start;
 
   // Ends connection c's request (answered or failed) and schedules its next.
+  // FIXED_RATE_TRACE=FILE writes "scheduled_ms latency_ms" per request, to
+  // see when in a run the slow answers came.
+  std::unique_ptr<FILE, int (*)(FILE*)> trace{nullptr, &std::fclose};
+  if (const char* path = std::getenv("FIXED_RATE_TRACE"))
+    trace.reset(std::fopen(path, "w"));
   auto finish = [&](size_t c, bool success) {
     auto& x = cs[c];
     lat.push_back(duration<double, std::milli>(clock_type::now() - x.scheduled).count());
+    if (trace)
+      std::fprintf(trace.get(), "%.3f %.3f\n",
+                   duration<double, std::milli>(x.scheduled - start).count(),
+                   lat.back());
     success ? ++ok : ++errors;
     x.waiting = false;
     x.index += 1;
