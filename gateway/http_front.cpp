@@ -656,14 +656,28 @@ private:
       int n = epoll_wait(epoll_fd_, events.data(),
                          static_cast<int>(events.size()),
                          static_cast<int>(deadline_scan.count()));
+      // Answers for requests in flight (actors' through the wake-up fd,
+      // other servers' through watchers) before new requests: under load
+      // the requests read first would otherwise put a whole iteration of
+      // work in front of answers that were already waiting.
+      for (int i = 0; i < n; ++i) {
+        auto tag = events[i].data.u64;
+        if (tag == wakeup_tag)
+          drain_inbox();
+        else if (auto w = watchers_.find(tag); w != watchers_.end())
+          w->second->on_ready(events[i].events);
+        else
+          continue;
+        write_ready();
+      }
       for (int i = 0; i < n; ++i) {
         auto tag = events[i].data.u64;
         if (tag == listener_tag)
           accept_all();
-        else if (tag == wakeup_tag)
-          drain_inbox();
+        else if (auto* c = find(tag))
+          on_connection_event(*c, events[i].events);
         else
-          on_event(tag, events[i].events);
+          continue;
         write_ready();
       }
       run_deferred();
@@ -819,13 +833,9 @@ private:
     connections_.erase(c.id);
   }
 
-  void on_event(uint64_t id, uint32_t events) {
-    auto* c = find(id);
-    if (c == nullptr) {
-      if (auto w = watchers_.find(id); w != watchers_.end())
-        w->second->on_ready(events);
-      return;
-    }
+  void on_connection_event(connection& conn, uint32_t events) {
+    auto* c = &conn;
+    auto id = c->id;
     if ((events & EPOLLOUT) != 0) {
       if (!flush(*c))
         return;
