@@ -719,6 +719,10 @@ LUA
   fi
   share_run "GET /wishlists/shared/{token} (HTML), 1 share" 64 "p50 32 / p99 145 ms" "p99<5,rps>=5000" \
     "$WORK/view_html.lua" "/wishlists/shared/$T_HTML" "$WORK/t_html.txt"
+  if [[ -x $ROOT/build/test/fixed_rate ]]; then
+    share_run "GET /wishlists/shared/{token} (HTML), 1 share, at a fixed 5,000/s" 64 "p50 32 / p99 145 ms" "p99<5,rps>=5000" \
+      fixed:5000 /wishlists/shared/ "$WORK/t_html.txt"
+  fi
   if (( SPREAD > 0 )); then
     share_run "GET /api/v2/wishlists/shared/{token}, $SPREAD shares" 64 "p50 32 / p99 145 ms" "p99<5,rps>=5000" \
       "$WORK/view_spread.lua" "/api/v2/wishlists/shared/x" "$WORK/spread.txt"
