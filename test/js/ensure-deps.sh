@@ -16,6 +16,9 @@ if [[ -f $stamp && $(<"$stamp") == "$want" ]]; then
   exit 0
 fi
 echo "js_deps: npm ci in $dir"
-npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
+# From inside the folder, not with --prefix: npm derives the global npmrc's
+# path from the prefix, so --prefix drops the machine's npm settings (such as
+# the cafile a TLS-inspecting proxy needs).
+(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
 echo "$want" >"$stamp"
 echo "js_deps: installed"
