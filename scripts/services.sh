@@ -157,7 +157,7 @@ psql_() {
 # after which each first change of a page writes the whole page to the WAL
 # again. A new 16 MB WAL segment is zero-filled and synced while every
 # commit waits: 40-70 ms each time, every 3-4 s under 5,000 share views/s
-# (p99 of those views 22-42 ms; without the zero-fill 4.0-4.4 ms). Until a
+# (p99 of those views 12-48 ms; without the zero-fill 4.0-6.8 ms). Until a
 # checkpoint recycles old segments every segment is new, so files are
 # created at size instead. Durability is untouched: fsync and
 # synchronous_commit stay on, and fdatasync writes the block allocation.

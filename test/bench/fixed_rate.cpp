@@ -211,12 +211,18 @@ int main(int argc, char** argv) {
   long errors = 0, ok = 0, late = 0;
   auto last_send = start;
 
-  // Ends connection c's request (answered or failed) and schedules its next.
   // FIXED_RATE_TRACE=FILE writes "scheduled_ms latency_ms" per request, to
   // see when in a run the slow answers came.
   std::unique_ptr<FILE, int (*)(FILE*)> trace{nullptr, &std::fclose};
-  if (const char* path = std::getenv("FIXED_RATE_TRACE"))
+  if (const char* path = std::getenv("FIXED_RATE_TRACE")) {
     trace.reset(std::fopen(path, "w"));
+    if (!trace) {
+      std::fprintf(stderr, "fixed_rate: cannot write %s: %s\n", path,
+                   std::strerror(errno));
+      return 1;
+    }
+  }
+  // Ends connection c's request (answered or failed) and schedules its next.
   auto finish = [&](size_t c, bool success) {
     auto& x = cs[c];
     lat.push_back(duration<double, std::milli>(clock_type::now() - x.scheduled).count());
