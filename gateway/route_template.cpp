@@ -46,7 +46,7 @@ route_template::charset charset_named(std::string_view name,
 
 } // namespace
 
-route_template::route_template(std::string_view text) : text_(text) {
+route_template::route_template(std::string_view text) {
   size_t pos = 0;
   while (pos < text.size()) {
     if (text[pos] != '{') {
@@ -59,9 +59,10 @@ route_template::route_template(std::string_view text) : text_(text) {
     }
     auto close = text.find('}', pos);
     if (close == std::string_view::npos)
-      throw std::invalid_argument("route " + text_ + ": unclosed '{'");
+      throw std::invalid_argument("route " + std::string{text}
+                                  + ": unclosed '{'");
     if (!pieces_.empty() && pieces_.back().literal.empty())
-      throw std::invalid_argument("route " + text_
+      throw std::invalid_argument("route " + std::string{text}
                                   + ": two parameters in a row");
     auto inner = text.substr(pos + 1, close - pos - 1);
     auto colon = inner.find(':');
