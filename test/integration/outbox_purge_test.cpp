@@ -94,3 +94,28 @@ BOOST_AUTO_TEST_CASE(the_relay_fetches_pending_rows_by_index_on_any_statistics) 
   BOOST_TEST(relay.find("Seq Scan") == std::string::npos, relay);
   BOOST_TEST(relay.find("Index Scan") != std::string::npos, relay);
 }
+
+// Autovacuum must not truncate the outbox: a queue's tail pages empty out
+// as the relay deletes what it published, and truncating them takes an
+// ACCESS EXCLUSIVE lock that every outbox insert (every commit with an
+// event) waits behind. A plain VACUUM honours the same table setting.
+BOOST_AUTO_TEST_CASE(vacuum_keeps_the_outbox_pages_it_emptied) {
+  auto key = unique("wl_truncate");
+  pg_connection c{env_or("VANTAGE_DATABASE_URL", ""), 5000};
+  auto pages = [&] {
+    return c.exec_simple("SELECT pg_relation_size('event_outbox')"
+                         " / current_setting('block_size')::bigint")
+      .i64(0, 0);
+  };
+  c.exec("truncate_seed",
+         "INSERT INTO event_outbox(event_id, topic, event_key, schema_name,"
+         " payload, created_at, sent_at)"
+         " SELECT gen_random_uuid(), 'wishlist.events', $1, 'wishlist_event',"
+         " '{}', now(), now() FROM generate_series(1, 5000)",
+         {key});
+  auto filled = pages();
+  c.exec("truncate_drop", "DELETE FROM event_outbox WHERE event_key = $1",
+         {key});
+  c.exec_simple("VACUUM event_outbox");
+  BOOST_TEST(pages() >= filled);
+}
